@@ -71,6 +71,43 @@ export interface FormatOptions {
    * does. Default false: what plain `llvm-objdump -d` prints.
    */
   alu32?: boolean;
+  /**
+   * Print the fields llvm-objdump leaves out, in the forms the LLVM-syntax assembler reads back:
+   * `r1 = map_fd(0x3) ll` and the other LD_IMM64 pseudo sources, `call pc+0x3` (bpf-to-bpf),
+   * `call kfunc(0x4d2, 0x1)`. Default false: exactly llvm-objdump's text.
+   */
+  lossless?: boolean;
+}
+
+const PSEUDO_LD_NAMES: Readonly<Record<number, string>> = {
+  1: 'map_fd',
+  2: 'map_value',
+  3: 'btf_id',
+  5: 'map_idx',
+  6: 'map_idx_value',
+};
+
+/** The lossless text of an LD_IMM64 with a pseudo source (see FormatOptions.lossless). */
+function pseudoLoad(insn: Insn): string {
+  const second = insn.imm2 ?? 0;
+  const withSecond = (first: string) => (second === 0 ? first : `${first}, ${hexSigned(second)}`);
+  if (insn.src === 4) return `r${insn.dst} = func(${withSecond(hexOffset(insn.imm))}) ll`;
+  const name = PSEUDO_LD_NAMES[insn.src];
+  const args =
+    insn.src === 2 || insn.src === 6
+      ? `${hexSigned(insn.imm)}, ${hexSigned(second)}`
+      : withSecond(hexSigned(insn.imm));
+  return name === undefined
+    ? `ld_pseudo\tr${insn.dst}, ${hexSigned(insn.src)}, ${withSecond(hexSigned(insn.imm))}`
+    : `r${insn.dst} = ${name}(${args}) ll`;
+}
+
+function callText(insn: Insn, lossless: boolean): string {
+  if (lossless && insn.src === 1) return `call pc${hexOffset(insn.imm)}`;
+  if (lossless && insn.src === 2) {
+    return `call kfunc(${hexSigned(insn.imm)}${insn.off === 0 ? '' : `, ${hexSigned(insn.off)}`})`;
+  }
+  return `call ${hexSigned(insn.imm)}`;
 }
 
 /** A signed number in LLVM's style: `0x1f`, `-0x1f`. Accepts numbers and bigints. */
@@ -144,6 +181,7 @@ export function formatInsn(insn: Insn | DecodedInsn, options: FormatOptions = {}
   if (problem !== undefined) return invalidText(problem, insn.code);
   const { code, dst, src, off, imm } = insn;
   const alu32 = options.alu32 ?? false;
+  const lossless = options.lossless ?? false;
   switch (cls(code)) {
     case BPF_ALU:
     case BPF_ALU64: {
@@ -166,7 +204,7 @@ export function formatInsn(insn: Insn | DecodedInsn, options: FormatOptions = {}
     case BPF_JMP32: {
       const o = op(code);
       if (o === BPF_JA) return cls(code) === BPF_JMP32 ? `gotol ${hexOffset(imm)}` : `goto ${hexOffset(off)}`;
-      if (o === BPF_CALL) return srcBit(code) === BPF_X ? `callx r${dst}` : `call ${hexSigned(imm)}`;
+      if (o === BPF_CALL) return srcBit(code) === BPF_X ? `callx r${dst}` : callText(insn, lossless);
       if (o === BPF_EXIT) return 'exit';
       const r = cls(code) === BPF_JMP32 ? 'w' : 'r';
       const rhs = srcBit(code) === BPF_X ? `${r}${src}` : hexSigned(imm);
@@ -174,6 +212,7 @@ export function formatInsn(insn: Insn | DecodedInsn, options: FormatOptions = {}
     }
     case BPF_LD: {
       if (code === OPCODE_LD_IMM64) {
+        if (src !== 0 && lossless) return pseudoLoad(insn);
         if (src !== 0) return `ld_pseudo\tr${dst}, ${hexSigned(src)}, ${hexSigned(imm)}`;
         return `r${dst} = ${hexSigned(BigInt.asIntN(64, imm64(insn)))} ll`;
       }

@@ -1,0 +1,17 @@
+/** The Linux kernel backend: programs loaded and run through bpf(2). */
+
+export { type BpfObjectKind, openBpfFds } from './fds.js';
+export {
+  bpfAvailable,
+  closeFd,
+  type LoadedProgram,
+  type LoadOptions,
+  loadAndRun,
+  loadProgram,
+  type ProgramInfo,
+  programInfo,
+  type TestRunOptions,
+  type TestRunResult,
+  testRun,
+} from './program.js';
+export { BPF_CMD, errnoName, explainErrno, PROG_TYPES, type ProgTypeName } from './syscall.js';

@@ -1,0 +1,215 @@
+/**
+ * The one place tsbpf makes raw system calls. Everything else in kernel/ goes through `bpf()` and
+ * `closeFd()` here, so the FFI (koffi) is loaded in one module and only when a kernel code path
+ * actually runs: importing the package never loads a native addon.
+ *
+ * Pointers: the kernel reads nested pointers (instructions, license, log buffer, packet data) as u64
+ * fields inside `union bpf_attr`. We take them from `koffi.address(typedArray)`, which returns the
+ * address of the array's backing store as a bigint. Buffers whose address is taken are created by
+ * `kernelBuffer()` over a fresh ArrayBuffer, so their backing store is off the V8 heap and does not
+ * move, and the caller keeps a reference to every one of them until the call returns.
+ */
+import { createRequire } from 'node:module';
+import { TsbpfError } from '../errors.js';
+
+type Koffi = typeof import('koffi').default;
+
+/** bpf(2) commands (enum bpf_cmd): only those tsbpf uses so far. */
+export const BPF_CMD = {
+  MAP_CREATE: 0,
+  PROG_LOAD: 5,
+  PROG_TEST_RUN: 10,
+  PROG_GET_FD_BY_ID: 13,
+  OBJ_GET_INFO_BY_FD: 15,
+} as const;
+
+/**
+ * Program types (enum bpf_prog_type) tsbpf names today. The catalog/ module will own program-type
+ * facts; until then this is the one table of their numbers.
+ */
+export const PROG_TYPES = {
+  socket_filter: 1,
+  kprobe: 2,
+  sched_cls: 3,
+  sched_act: 4,
+  tracepoint: 5,
+  xdp: 6,
+  perf_event: 7,
+  cgroup_skb: 8,
+  raw_tracepoint: 17,
+  syscall: 31,
+} as const;
+export type ProgTypeName = keyof typeof PROG_TYPES;
+
+/** x86_64 and aarch64 system call numbers of bpf(2). */
+const SYS_BPF: Readonly<Record<string, number>> = { x64: 321, arm64: 280, riscv64: 280, loong64: 280 };
+
+/** Linux errno values with names and what they usually mean for bpf(2). */
+const ERRNOS: Readonly<Record<number, readonly [string, string]>> = {
+  1: ['EPERM', 'operation not permitted: needs CAP_BPF/CAP_SYS_ADMIN or root'],
+  2: ['ENOENT', 'no such object'],
+  4: ['EINTR', 'interrupted by a signal'],
+  7: ['E2BIG', 'argument too big: too many instructions, or non-zero bytes past the end of bpf_attr'],
+  9: ['EBADF', 'bad file descriptor'],
+  11: ['EAGAIN', 'resource temporarily unavailable'],
+  12: ['ENOMEM', 'out of memory (or the locked-memory limit was hit)'],
+  13: [
+    'EACCES',
+    'permission denied: the verifier rejected the program, or it needs CAP_BPF/CAP_SYS_ADMIN or root',
+  ],
+  14: ['EFAULT', 'bad address: a pointer inside bpf_attr is wrong'],
+  16: ['EBUSY', 'device or resource busy'],
+  17: ['EEXIST', 'object already exists'],
+  19: ['ENODEV', 'no such device'],
+  22: [
+    'EINVAL',
+    'invalid argument: a malformed bpf_attr or instruction, or the verifier rejected the program',
+  ],
+  28: ['ENOSPC', 'no space left: a buffer (verifier log, output data) is too small'],
+  34: ['ERANGE', 'result out of range'],
+  38: ['ENOSYS', 'the bpf() system call is not implemented by this kernel'],
+  95: ['EOPNOTSUPP', 'operation not supported'],
+  524: ['ENOTSUPP', 'operation not supported by this program type or kernel'],
+};
+
+export const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  E2BIG: 7,
+  EBADF: 9,
+  EAGAIN: 11,
+  EACCES: 13,
+  EFAULT: 14,
+  EINVAL: 22,
+  ENOSPC: 28,
+  ENOSYS: 38,
+} as const;
+
+/** `EACCES (permission denied: ...)` for an errno. */
+export function errnoName(errno: number): string {
+  return ERRNOS[errno]?.[0] ?? `errno ${errno}`;
+}
+export function explainErrno(errno: number): string {
+  const e = ERRNOS[errno];
+  return e ? `${e[0]} (${e[1]})` : `errno ${errno}`;
+}
+
+interface Libc {
+  koffi: Koffi;
+  // biome-ignore lint/suspicious/noExplicitAny: koffi function objects are untyped
+  syscall: (...args: any[]) => number | bigint;
+  close: (fd: number) => number;
+  sysBpf: number;
+}
+
+let libc: Libc | undefined;
+let libcError: string | undefined;
+
+/** Loads koffi and binds libc on first use. Throws TsbpfError('kernel') when that is impossible. */
+function getLibc(): Libc {
+  if (libc) return libc;
+  if (libcError !== undefined) throw new TsbpfError('kernel', libcError);
+  try {
+    if (process.platform !== 'linux')
+      throw new Error(`the bpf() system call needs Linux, not ${process.platform}`);
+    const sysBpf = SYS_BPF[process.arch];
+    if (sysBpf === undefined) throw new Error(`no known bpf() system call number for ${process.arch}`);
+    const require = createRequire(import.meta.url);
+    const koffi = require('koffi') as Koffi;
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      koffi,
+      syscall: lib.func('long syscall(long, ...)'),
+      close: lib.func('int close(int)'),
+      sysBpf,
+    };
+    return libc;
+  } catch (e) {
+    libcError = `cannot reach the kernel: ${e instanceof Error ? e.message : String(e)}`;
+    throw new TsbpfError('kernel', libcError);
+  }
+}
+
+/** A zeroed byte buffer whose address may be handed to the kernel (off-heap, never moves). */
+export function kernelBuffer(size: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(Math.max(size, 1)));
+}
+
+/** A copy of `bytes` in a kernelBuffer. */
+export function toKernelBuffer(bytes: Uint8Array): Uint8Array {
+  const out = kernelBuffer(bytes.byteLength);
+  out.set(bytes);
+  return out;
+}
+
+/** The address of a buffer's first byte, for a u64 pointer field; 0n for an empty or absent buffer. */
+export function addressOf(buf: Uint8Array | undefined): bigint {
+  if (!buf || buf.byteLength === 0) return 0n;
+  return BigInt(getLibc().koffi.address(buf));
+}
+
+/** Buffers the kernel is reading or writing right now: referenced here so nothing collects them mid-call. */
+const inFlight: (readonly (Uint8Array | undefined)[])[] = [];
+
+/**
+ * The raw bpf(2) call: the result and errno (never throws on a kernel error). `pointees` are the
+ * buffers whose addresses were written into `attr`; they stay referenced until the call returns.
+ */
+export function bpfRaw(
+  cmd: number,
+  attr: Uint8Array,
+  pointees: readonly (Uint8Array | undefined)[] = [],
+): { result: number; errno: number } {
+  const { koffi, syscall, sysBpf } = getLibc();
+  inFlight.push([attr, ...pointees]);
+  try {
+    const r = Number(syscall(sysBpf, 'int', cmd, 'uint64', addressOf(attr), 'uint', attr.byteLength));
+    return r < 0 ? { result: r, errno: koffi.errno() } : { result: r, errno: 0 };
+  } finally {
+    inFlight.pop();
+  }
+}
+
+/**
+ * bpf(cmd, attr, sizeof attr). Returns the result (an fd for the *_LOAD and *_CREATE commands,
+ * 0 otherwise) or throws TsbpfError('kernel') with details.errno. EINTR is retried.
+ * `attr` must come from kernelBuffer(); the kernel may write results back into it.
+ */
+export function bpf(
+  cmd: number,
+  attr: Uint8Array,
+  pointees: readonly (Uint8Array | undefined)[] = [],
+  what = `bpf(${cmdName(cmd)})`,
+): number {
+  for (let attempt = 0; ; attempt++) {
+    const { result, errno } = bpfRaw(cmd, attr, pointees);
+    if (result >= 0) return result;
+    if (errno === ERRNO.EINTR && attempt < 10) continue;
+    throw new TsbpfError('kernel', `${what} failed: ${explainErrno(errno)}`, { errno });
+  }
+}
+
+function cmdName(cmd: number): string {
+  for (const [name, n] of Object.entries(BPF_CMD)) if (n === cmd) return `BPF_${name}`;
+  return String(cmd);
+}
+
+/** close(2). Errors are reported, not ignored: closing a bad fd is a bug in the caller. */
+export function closeFd(fd: number): void {
+  const { koffi, close } = getLibc();
+  if (close(fd) < 0) {
+    const errno = koffi.errno();
+    throw new TsbpfError('kernel', `close(${fd}) failed: ${explainErrno(errno)}`, { errno });
+  }
+}
+
+/** Whether the FFI can be loaded at all (does not call the kernel). */
+export function ffiAvailable(): { ok: true } | { ok: false; reason: string } {
+  try {
+    getLibc();
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+  }
+}
