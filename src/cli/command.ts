@@ -40,7 +40,8 @@ export function parseCommandArgs<O extends Options>(
   }
   const count = parsed.positionals.length;
   if (count < positionals.min) throw new TsbpfError('usage', 'missing argument');
-  if (count > positionals.max) throw new TsbpfError('usage', `unexpected argument '${parsed.positionals[positionals.max]}'`);
+  if (count > positionals.max)
+    throw new TsbpfError('usage', `unexpected argument '${parsed.positionals[positionals.max]}'`);
   return parsed;
 }
 
@@ -53,9 +54,14 @@ export function parseHexBytes(text: string, what: string): Uint8Array {
     .split(/[\s,]+/)
     .filter((t) => t.length > 0)
     .map((t) => t.replace(/^0x/i, ''));
-  const joined = cleaned.every((t) => t.length <= 2) ? cleaned.map((t) => t.padStart(2, '0')).join('') : cleaned.join('');
+  const joined = cleaned.every((t) => t.length <= 2)
+    ? cleaned.map((t) => t.padStart(2, '0')).join('')
+    : cleaned.join('');
   if (joined.length % 2 !== 0 || /[^0-9a-f]/i.test(joined)) {
-    throw new TsbpfError('usage', `${what} is not hexadecimal bytes: '${text.length > 40 ? `${text.slice(0, 40)}...` : text}'`);
+    throw new TsbpfError(
+      'usage',
+      `${what} is not hexadecimal bytes: '${text.length > 40 ? `${text.slice(0, 40)}...` : text}'`,
+    );
   }
   const out = new Uint8Array(joined.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(joined.slice(i * 2, i * 2 + 2), 16);

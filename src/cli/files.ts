@@ -6,7 +6,10 @@ export function readInput(path: string): Uint8Array {
   try {
     return new Uint8Array(readFileSync(path));
   } catch (e) {
-    throw new TsbpfError('io', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new TsbpfError(
+      'io',
+      `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -18,6 +21,9 @@ export function writeOutput(path: string, data: Uint8Array | string): void {
   try {
     writeFileSync(path, data);
   } catch (e) {
-    throw new TsbpfError('io', `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new TsbpfError(
+      'io',
+      `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }

@@ -9,7 +9,13 @@ import { conformanceCommand, conformancePluginCommand } from './commands/conform
 import { disasmCommand } from './commands/disasm.js';
 import { runRawCommand } from './commands/run-raw.js';
 
-const COMMANDS: readonly Command[] = [asmCommand, disasmCommand, runRawCommand, conformanceCommand, conformancePluginCommand];
+const COMMANDS: readonly Command[] = [
+  asmCommand,
+  disasmCommand,
+  runRawCommand,
+  conformanceCommand,
+  conformancePluginCommand,
+];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

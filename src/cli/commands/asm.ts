@@ -19,7 +19,12 @@ Assembles FILE ('-' for standard input) into little-endian eBPF bytecode.
   async run(argv, io) {
     const { values, positionals } = parseCommandArgs(
       argv,
-      { ...helpOption, syntax: { type: 'string', default: 'llvm' }, output: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
+      {
+        ...helpOption,
+        syntax: { type: 'string', default: 'llvm' },
+        output: { type: 'string', short: 'o' },
+        json: { type: 'boolean' },
+      },
       { min: 1, max: 1 },
     );
     const syntax = values.syntax;

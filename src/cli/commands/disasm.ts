@@ -42,7 +42,8 @@ FILE is an eBPF ELF object (every executable section, each function under its sy
       sections = codeSections(elf);
       if (values.section !== undefined) {
         sections = sections.filter((s) => s.name === values.section);
-        if (sections.length === 0) throw new TsbpfError('usage', `${path} has no code section '${values.section}'`);
+        if (sections.length === 0)
+          throw new TsbpfError('usage', `${path} has no code section '${values.section}'`);
       }
     } else {
       if (values.section !== undefined) throw new TsbpfError('usage', '--section needs an ELF object');
