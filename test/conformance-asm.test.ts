@@ -7,8 +7,9 @@ import { assembleConformance } from '../src/isa/asm/conformance.js';
 import { encode } from '../src/isa/insn.js';
 import { parseConformanceData } from '../src/testing/conformance.js';
 import { prepare } from '../src/vm/interpreter.js';
+import { CORPORA } from './support/fixtures.js';
 
-const TESTS = '/work/shared/corpora/bpf_conformance/tests';
+const TESTS = join(CORPORA, 'bpf_conformance', 'tests');
 const sources = readdirSync(TESTS)
   .filter((n) => n.endsWith('.data'))
   .sort()

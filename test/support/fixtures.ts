@@ -19,6 +19,8 @@ function findRoot(): string {
 export const ROOT = findRoot();
 export const FIXTURES = join(ROOT, 'fixtures');
 export const OBJ_DIR = join(FIXTURES, 'obj');
+/** The shared test corpora (bpf_conformance, bpftrace's runtime tests): `../shared/corpora` beside the repo. */
+export const CORPORA = process.env.TSBPF_CORPORA ?? join(ROOT, '..', 'shared', 'corpora');
 
 /** Names of every committed fixture object, without `.o` (e.g. `xdp_parser`, `xdp_parser.bpfeb`). */
 export function fixtureNames(): string[] {

@@ -20,13 +20,13 @@ Runs the little-endian bytecode in FILE ('-' for standard input) in the interpre
       { ...helpOption, mem: { type: 'string' }, budget: { type: 'string' }, json: { type: 'boolean' } },
       { min: 1, max: 1 },
     );
-    const path = positionals[0]!;
-    const bytes = path === '-' ? await io.readStdin() : readInput(path);
     const mem = values.mem === undefined ? undefined : parseHexBytes(values.mem, '--mem');
     const budget = values.budget === undefined ? undefined : Number(values.budget);
     if (budget !== undefined && !(Number.isSafeInteger(budget) && budget > 0)) {
       throw new TsbpfError('usage', `--budget must be a positive integer, not '${values.budget}'`);
     }
+    const path = positionals[0]!;
+    const bytes = path === '-' ? await io.readStdin() : readInput(path);
     const result = runProgram(decode(bytes), mem ? { mem } : {}, budget ? { budget } : {});
     const r0Hex = `0x${result.r0.toString(16)}`;
     if (values.json) {
