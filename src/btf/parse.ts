@@ -1,0 +1,291 @@
+import { TsbpfError } from '../errors.js';
+import { Btf, decodeCString } from './btf.js';
+import { BTF_KIND_NAMES, BTF_MAGIC, type BtfType, type Endianness } from './types.js';
+import { validateTypes } from './validate.js';
+
+export const BTF_HEADER_LEN = 24;
+
+const latin1 = new TextDecoder('latin1');
+
+export interface BtfHeader {
+  magic: number;
+  version: number;
+  flags: number;
+  hdrLen: number;
+  typeOff: number;
+  typeLen: number;
+  strOff: number;
+  strLen: number;
+}
+
+export interface ParseBtfOptions {
+  /** Base BTF when `bytes` is split BTF (e.g. a module's BTF on top of vmlinux). */
+  base?: Btf;
+}
+
+function fail(message: string): never {
+  throw new TsbpfError('btf', message);
+}
+
+/** Reads the BTF header and tells the byte order. */
+export function readBtfHeader(bytes: Uint8Array): { header: BtfHeader; endianness: Endianness } {
+  if (bytes.length < BTF_HEADER_LEN)
+    fail(`BTF truncated: ${bytes.length} bytes, the header needs ${BTF_HEADER_LEN}`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const m = dv.getUint16(0, true);
+  let le: boolean;
+  if (m === BTF_MAGIC) le = true;
+  else if (m === 0x9feb) le = false;
+  else fail(`bad BTF magic 0x${m.toString(16).padStart(4, '0')} (want 0xeb9f)`);
+  const header: BtfHeader = {
+    magic: BTF_MAGIC,
+    version: bytes[2],
+    flags: bytes[3],
+    hdrLen: dv.getUint32(4, le),
+    typeOff: dv.getUint32(8, le),
+    typeLen: dv.getUint32(12, le),
+    strOff: dv.getUint32(16, le),
+    strLen: dv.getUint32(20, le),
+  };
+  if (header.version !== 1) fail(`unsupported BTF version ${header.version}`);
+  if (header.hdrLen < BTF_HEADER_LEN || header.hdrLen > bytes.length) {
+    fail(`bad BTF header length ${header.hdrLen} (file is ${bytes.length} bytes)`);
+  }
+  const dataLen = bytes.length - header.hdrLen;
+  if (header.typeOff + header.typeLen > dataLen) {
+    fail(
+      `BTF type section (offset ${header.typeOff}, length ${header.typeLen}) runs past the end of the data (${dataLen} bytes)`,
+    );
+  }
+  if (header.strOff + header.strLen > dataLen) {
+    fail(
+      `BTF string section (offset ${header.strOff}, length ${header.strLen}) runs past the end of the data (${dataLen} bytes)`,
+    );
+  }
+  if (header.typeOff % 4 !== 0) fail(`BTF type section offset ${header.typeOff} is not 4-byte aligned`);
+  return { header, endianness: le ? 'little' : 'big' };
+}
+
+/**
+ * Parses raw BTF (the `.BTF` ELF section, or /sys/kernel/btf/*) into a type graph. Throws
+ * TsbpfError('btf') on malformed input.
+ */
+export function parseBtf(bytes: Uint8Array, options: ParseBtfOptions = {}): Btf {
+  const { header, endianness } = readBtfHeader(bytes);
+  const le = endianness === 'little';
+  const base = options.base;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const strStart = header.hdrLen + header.strOff;
+  const strings = bytes.slice(strStart, strStart + header.strLen);
+  if (!base && (strings.length === 0 || strings[0] !== 0))
+    fail('BTF string section must start with a NUL byte');
+  if (strings.length > 0 && strings[strings.length - 1] !== 0)
+    fail('BTF string section is not NUL-terminated');
+  const startStrOff = base ? base.startStrOff + base.strings.length : 0;
+
+  // An ASCII string section (the usual case) is decoded once; names are slices of it.
+  let ascii = true;
+  for (let i = 0; i < strings.length; i++) {
+    if (strings[i] >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  const whole = ascii ? latin1.decode(strings) : '';
+  const cache = new Map<number, string>();
+  const str = (off: number, what: () => string): string => {
+    if (off < startStrOff && base) return base.str(off);
+    const rel = off - startStrOff;
+    if (rel >= strings.length) {
+      fail(
+        `${what()}: string offset ${off} out of range (string section ends at ${startStrOff + strings.length})`,
+      );
+    }
+    if (ascii) return whole.slice(rel, whole.indexOf('\0', rel));
+    let s = cache.get(off);
+    if (s === undefined) {
+      s = decodeCString(strings, rel) ?? '';
+      cache.set(off, s);
+    }
+    return s;
+  };
+
+  const types: BtfType[] = base ? base.types.slice() : [{ kind: 'UNKN', id: 0, name: '' }];
+  let pos = header.hdrLen + header.typeOff;
+  const end = pos + header.typeLen;
+  const need = (n: number, id: number, what: string) => {
+    if (pos + n > end) fail(`BTF type section truncated in type [${id}] (${what})`);
+  };
+
+  while (pos < end) {
+    const id = types.length;
+    need(12, id, 'header');
+    const nameOff = dv.getUint32(pos, le);
+    const info = dv.getUint32(pos + 4, le);
+    const sizeOrType = dv.getUint32(pos + 8, le);
+    pos += 12;
+    const kindNum = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const kflag = info >>> 31 === 1;
+    const kind = BTF_KIND_NAMES[kindNum];
+    if (kind === undefined || kindNum === 0) fail(`type [${id}] has unknown kind ${kindNum}`);
+    const what = () => `type [${id}] ${kind}`;
+    const name = nameOff === 0 ? '' : str(nameOff, what);
+    let t: BtfType;
+    switch (kind) {
+      case 'INT': {
+        need(4, id, 'INT data');
+        const v = dv.getUint32(pos, le);
+        pos += 4;
+        t = {
+          kind,
+          id,
+          name,
+          nameOff,
+          size: sizeOrType,
+          encoding: (v >>> 24) & 0x0f,
+          bitsOffset: (v >>> 16) & 0xff,
+          bits: v & 0xff,
+        };
+        break;
+      }
+      case 'PTR':
+      case 'TYPEDEF':
+      case 'VOLATILE':
+      case 'CONST':
+      case 'RESTRICT':
+        t = { kind, id, name, nameOff, type: sizeOrType };
+        break;
+      case 'TYPE_TAG':
+        t = { kind, id, name, nameOff, type: sizeOrType, kindFlag: kflag };
+        break;
+      case 'ARRAY':
+        need(12, id, 'ARRAY data');
+        t = {
+          kind,
+          id,
+          name,
+          nameOff,
+          type: dv.getUint32(pos, le),
+          indexType: dv.getUint32(pos + 4, le),
+          nelems: dv.getUint32(pos + 8, le),
+        };
+        pos += 12;
+        break;
+      case 'STRUCT':
+      case 'UNION': {
+        need(12 * vlen, id, `${vlen} members`);
+        const members = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const mNameOff = dv.getUint32(pos, le);
+          const off = dv.getUint32(pos + 8, le);
+          members[i] = {
+            name: mNameOff === 0 ? '' : str(mNameOff, what),
+            nameOff: mNameOff,
+            type: dv.getUint32(pos + 4, le),
+            bitOffset: kflag ? off & 0xffffff : off,
+            bitfieldSize: kflag ? off >>> 24 : 0,
+          };
+          pos += 12;
+        }
+        t = { kind, id, name, nameOff, size: sizeOrType, kindFlag: kflag, members };
+        break;
+      }
+      case 'ENUM': {
+        need(8 * vlen, id, `${vlen} values`);
+        const values = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const vNameOff = dv.getUint32(pos, le);
+          values[i] = {
+            name: vNameOff === 0 ? '' : str(vNameOff, what),
+            nameOff: vNameOff,
+            value: kflag ? dv.getInt32(pos + 4, le) : dv.getUint32(pos + 4, le),
+          };
+          pos += 8;
+        }
+        t = { kind, id, name, nameOff, size: sizeOrType, signed: kflag, values };
+        break;
+      }
+      case 'ENUM64': {
+        need(12 * vlen, id, `${vlen} values`);
+        const values = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const vNameOff = dv.getUint32(pos, le);
+          const lo = BigInt(dv.getUint32(pos + 4, le));
+          const hi = BigInt(dv.getUint32(pos + 8, le));
+          const raw = (hi << 32n) | lo;
+          values[i] = {
+            name: vNameOff === 0 ? '' : str(vNameOff, what),
+            nameOff: vNameOff,
+            value: kflag ? BigInt.asIntN(64, raw) : raw,
+          };
+          pos += 12;
+        }
+        t = { kind, id, name, nameOff, size: sizeOrType, signed: kflag, values };
+        break;
+      }
+      case 'FWD':
+        t = { kind, id, name, nameOff, fwdKind: kflag ? 'union' : 'struct' };
+        break;
+      case 'FUNC':
+        t = { kind, id, name, nameOff, type: sizeOrType, linkage: vlen };
+        break;
+      case 'FUNC_PROTO': {
+        need(8 * vlen, id, `${vlen} parameters`);
+        const params = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const pNameOff = dv.getUint32(pos, le);
+          params[i] = {
+            name: pNameOff === 0 ? '' : str(pNameOff, what),
+            nameOff: pNameOff,
+            type: dv.getUint32(pos + 4, le),
+          };
+          pos += 8;
+        }
+        t = { kind, id, name, nameOff, returnType: sizeOrType, params };
+        break;
+      }
+      case 'VAR':
+        need(4, id, 'VAR data');
+        t = { kind, id, name, nameOff, type: sizeOrType, linkage: dv.getUint32(pos, le) };
+        pos += 4;
+        break;
+      case 'DATASEC': {
+        need(12 * vlen, id, `${vlen} variables`);
+        const vars = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          vars[i] = {
+            type: dv.getUint32(pos, le),
+            offset: dv.getUint32(pos + 4, le),
+            size: dv.getUint32(pos + 8, le),
+          };
+          pos += 12;
+        }
+        t = { kind, id, name, nameOff, size: sizeOrType, vars };
+        break;
+      }
+      case 'FLOAT':
+        t = { kind, id, name, nameOff, size: sizeOrType };
+        break;
+      case 'DECL_TAG':
+        need(4, id, 'DECL_TAG data');
+        t = {
+          kind,
+          id,
+          name,
+          nameOff,
+          type: sizeOrType,
+          componentIdx: dv.getInt32(pos, le),
+          kindFlag: kflag,
+        };
+        pos += 4;
+        break;
+      default:
+        fail(`type [${id}] has unknown kind ${kindNum}`);
+    }
+    types.push(t);
+  }
+
+  validateTypes(types, base ? base.types.length : 1);
+  return new Btf({ types, endianness, base, strings });
+}
