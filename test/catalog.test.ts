@@ -12,7 +12,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import {
   ARG_ALIASES,
@@ -34,6 +33,9 @@ import {
   SECTION_DEFS,
   TYPE_FLAGS,
 } from '../src/catalog/index.js';
+import { isTsbpfError } from '../src/errors.js';
+import { decode } from '../src/isa/insn.js';
+import { bpfAvailable, closeFd, loadProgram, testRun } from '../src/kernel/program.js';
 
 // ---------------------------------------------------------------------------------------------
 // Kernel BTF, parsed from bpftool's raw dump.
@@ -242,120 +244,49 @@ type Loader = (
   opts?: { attach?: number; license?: string },
 ) => { fd: number; log: string };
 
+/** Syscall programs must be sleepable (BPF_F_SLEEPABLE). */
+const flagsOf = (type: number): number => (type === 31 ? 1 << 4 : 0);
+
 function makeLoader(): { load: Loader; testRun: (fd: number) => number } | string {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return 'needs Linux x86-64';
-  let koffi: typeof import('koffi');
-  try {
-    koffi = createRequire(import.meta.url)('koffi');
-  } catch {
-    return 'koffi not installed';
-  }
-  const libc = koffi.load('libc.so.6');
-  const LoadAttr = koffi.struct('catalog_test_prog_load', {
-    prog_type: 'uint32',
-    insn_cnt: 'uint32',
-    insns: 'void *',
-    license: 'void *',
-    log_level: 'uint32',
-    log_size: 'uint32',
-    log_buf: 'void *',
-    kern_version: 'uint32',
-    prog_flags: 'uint32',
-    prog_name: koffi.array('char', 16),
-    prog_ifindex: 'uint32',
-    expected_attach_type: 'uint32',
-    pad: koffi.array('uint8', 56),
-  });
-  const TestAttr = koffi.struct('catalog_test_test_run', {
-    prog_fd: 'uint32',
-    retval: 'uint32',
-    data_size_in: 'uint32',
-    data_size_out: 'uint32',
-    data_in: 'void *',
-    data_out: 'void *',
-    repeat: 'uint32',
-    duration: 'uint32',
-    pad: koffi.array('uint8', 88),
-  });
-  const bpfLoad = libc.func('syscall', 'long', [
-    'long',
-    'int',
-    koffi.inout(koffi.pointer(LoadAttr)),
-    'uint32',
-  ]);
-  const bpfTest = libc.func('syscall', 'long', [
-    'long',
-    'int',
-    koffi.inout(koffi.pointer(TestAttr)),
-    'uint32',
-  ]);
-  const close = libc.func('int close(int)');
-  const SYS_bpf = 321;
+  const available = bpfAvailable();
+  if (!available.ok) return available.reason;
   const load: Loader = (type, insns, opts = {}) => {
-    const log = Buffer.alloc(8192);
-    const fd = Number(
-      bpfLoad(
-        SYS_bpf,
-        5 /* BPF_PROG_LOAD */,
-        {
-          prog_type: type,
-          insn_cnt: insns.length / 8,
-          insns,
-          license: Buffer.from(`${opts.license ?? 'GPL'}\0`),
-          log_level: 1,
-          log_size: log.length,
-          log_buf: log,
-          kern_version: 0,
-          prog_flags: type === 31 ? 1 << 4 /* BPF_F_SLEEPABLE: syscall programs must be */ : 0,
-          prog_name: [],
-          prog_ifindex: 0,
-          expected_attach_type: opts.attach ?? 0,
-          pad: [],
-        },
-        128,
-      ),
-    );
-    return { fd, log: log.toString('latin1', 0, Math.max(0, log.indexOf(0))) };
+    try {
+      const r = loadProgram({
+        type,
+        insns: decode(new Uint8Array(insns)),
+        license: opts.license ?? 'GPL',
+        logLevel: 1,
+        expectedAttachType: opts.attach ?? 0,
+        progFlags: flagsOf(type),
+      });
+      closeFd(r.fd);
+      return { fd: r.fd, log: r.log };
+    } catch (e) {
+      if (!isTsbpfError(e)) throw e;
+      return { fd: -1, log: e.details.log ?? e.message };
+    }
   };
-  const testRun = (fd: number): number => {
-    const data = Buffer.alloc(64);
-    data[12] = 0x08;
-    const r = Number(
-      bpfTest(
-        SYS_bpf,
-        10 /* BPF_PROG_TEST_RUN */,
-        {
-          prog_fd: fd,
-          retval: 0,
-          data_size_in: 64,
-          data_size_out: 0,
-          data_in: data,
-          data_out: null,
-          repeat: 1,
-          duration: 0,
-          pad: [],
-        },
-        80,
-      ),
-    );
-    return r === 0 ? 0 : -koffi.errno();
+  const runErrno = (type: number): number => {
+    const { fd } = loadProgram({
+      type,
+      insns: decode(new Uint8Array(exitWith(0))),
+      expectedAttachType: attachOf(type),
+      progFlags: flagsOf(type),
+    });
+    try {
+      const data = new Uint8Array(64);
+      data[12] = 0x08;
+      testRun(fd, { data });
+      return 0;
+    } catch (e) {
+      if (!isTsbpfError(e)) throw e;
+      return -(e.details.errno ?? 1);
+    } finally {
+      closeFd(fd);
+    }
   };
-  const ok = load(1, exitWith(0));
-  if (ok.fd < 0) return 'bpf(BPF_PROG_LOAD) not permitted (needs root / CAP_BPF)';
-  close(ok.fd);
-  return {
-    load: (t, i, o) => {
-      const r = load(t, i, o);
-      if (r.fd >= 0) close(r.fd);
-      return r;
-    },
-    testRun: (type) => {
-      const r = load(type, exitWith(0), { attach: attachOf(type) });
-      const e = testRun(r.fd);
-      close(r.fd);
-      return e;
-    },
-  };
+  return { load, testRun: runErrno };
 }
 
 function insn(code: number, dst: number, src: number, off: number, imm: number): Buffer {

@@ -14,4 +14,4 @@ export {
   type TestRunResult,
   testRun,
 } from './program.js';
-export { BPF_CMD, errnoName, explainErrno, PROG_TYPES, type ProgTypeName } from './syscall.js';
+export { BPF_CMD, errnoName, explainErrno } from './syscall.js';

@@ -2,6 +2,7 @@
  * Programs in the Linux kernel: BPF_PROG_LOAD, BPF_PROG_TEST_RUN, BPF_OBJ_GET_INFO_BY_FD.
  * `union bpf_attr` is laid out by byte offset (include/uapi/linux/bpf.h) with a DataView.
  */
+import { programTypeByName } from '../catalog/program-types.js';
 import { TsbpfError } from '../errors.js';
 import { encode, type Insn } from '../isa/insn.js';
 import {
@@ -14,12 +15,8 @@ import {
   explainErrno,
   ffiAvailable,
   kernelBuffer,
-  PROG_TYPES,
-  type ProgTypeName,
   toKernelBuffer,
 } from './syscall.js';
-
-export { PROG_TYPES, type ProgTypeName } from './syscall.js';
 
 /** Byte offsets of the BPF_PROG_LOAD member of union bpf_attr. */
 const LOAD = {
@@ -76,8 +73,8 @@ const DEFAULT_LOG_SIZE = 64 * 1024;
 const BPF_OBJ_NAME_LEN = 16;
 
 export interface LoadOptions {
-  /** Program type: a name from PROG_TYPES or the kernel's number. */
-  type: ProgTypeName | number;
+  /** Program type: the catalog's name ('xdp', 'socket_filter', ...) or the kernel's number. */
+  type: string | number;
   insns: readonly Insn[];
   /** Defaults to "GPL". */
   license?: string;
@@ -100,11 +97,11 @@ export interface LoadedProgram {
   log: string;
 }
 
-function progTypeNumber(type: ProgTypeName | number): number {
+function progTypeNumber(type: string | number): number {
   if (typeof type === 'number') return type;
-  const n = PROG_TYPES[type];
-  if (n === undefined) throw new TsbpfError('usage', `unknown program type '${type}'`);
-  return n;
+  const known = programTypeByName(type);
+  if (known === undefined) throw new TsbpfError('usage', `unknown program type '${type}'`);
+  return known.id;
 }
 
 function cString(s: string): Uint8Array {

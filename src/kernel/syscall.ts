@@ -27,19 +27,6 @@ export const BPF_CMD = {
  * Program types (enum bpf_prog_type) tsbpf names today. The catalog/ module will own program-type
  * facts; until then this is the one table of their numbers.
  */
-export const PROG_TYPES = {
-  socket_filter: 1,
-  kprobe: 2,
-  sched_cls: 3,
-  sched_act: 4,
-  tracepoint: 5,
-  xdp: 6,
-  perf_event: 7,
-  cgroup_skb: 8,
-  raw_tracepoint: 17,
-  syscall: 31,
-} as const;
-export type ProgTypeName = keyof typeof PROG_TYPES;
 
 /** x86_64 and aarch64 system call numbers of bpf(2). */
 const SYS_BPF: Readonly<Record<string, number>> = { x64: 321, arm64: 280, riscv64: 280, loong64: 280 };
