@@ -137,7 +137,10 @@ export function decode(bytes: Uint8Array, options: { bigEndian?: boolean } = {})
 
 function writeSlot(view: DataView, at: number, s: Insn, bigEndian: boolean): void {
   view.setUint8(at, s.code);
-  view.setUint8(at + 1, bigEndian ? ((s.dst & 0xf) << 4) | (s.src & 0xf) : ((s.src & 0xf) << 4) | (s.dst & 0xf));
+  view.setUint8(
+    at + 1,
+    bigEndian ? ((s.dst & 0xf) << 4) | (s.src & 0xf) : ((s.src & 0xf) << 4) | (s.dst & 0xf),
+  );
   view.setInt16(at + 2, s.off, !bigEndian);
   view.setInt32(at + 4, s.imm, !bigEndian);
 }
@@ -175,7 +178,9 @@ export function slotIndex(insns: readonly Insn[]): number[] {
 const hex2 = (n: number) => n.toString(16).padStart(2, '0');
 
 /** Atomic operations of BPF_STX | BPF_ATOMIC for W and DW: add/or/and/xor with and without fetch, xchg, cmpxchg. */
-const ATOMIC_OPS = new Set([0x00, 0x40, 0x50, 0xa0].flatMap((o) => [o, o | BPF_FETCH]).concat([BPF_XCHG, BPF_CMPXCHG]));
+const ATOMIC_OPS = new Set(
+  [0x00, 0x40, 0x50, 0xa0].flatMap((o) => [o, o | BPF_FETCH]).concat([BPF_XCHG, BPF_CMPXCHG]),
+);
 
 /**
  * Why an instruction is not one the ISA defines, or undefined when it is valid.
@@ -193,12 +198,18 @@ export function validate(insn: Insn): string | undefined {
       const o = op(code);
       const name = is64 ? 'BPF_ALU64' : 'BPF_ALU';
       if (o === BPF_END) {
-        if (src !== 0 || off !== 0 || (imm !== 16 && imm !== 32 && imm !== 64) || (is64 && srcBit(code) !== BPF_TO_LE))
+        if (
+          src !== 0 ||
+          off !== 0 ||
+          (imm !== 16 && imm !== 32 && imm !== 64) ||
+          (is64 && srcBit(code) !== BPF_TO_LE)
+        )
           return 'BPF_END uses reserved fields';
         return undefined;
       }
       if (o === BPF_NEG) {
-        if (srcBit(code) !== BPF_K || src !== 0 || off !== 0 || imm !== 0) return 'BPF_NEG uses reserved fields';
+        if (srcBit(code) !== BPF_K || src !== 0 || off !== 0 || imm !== 0)
+          return 'BPF_NEG uses reserved fields';
         return undefined;
       }
       if (o > BPF_END) return unknown;
@@ -253,7 +264,8 @@ export function validate(insn: Insn): string | undefined {
       }
       const m = mode(code);
       if ((m === BPF_ABS || m === BPF_IND) && size(code) !== BPF_DW) {
-        if (dst !== 0 || off !== 0 || (m === BPF_ABS && src !== 0)) return 'BPF_LD_[ABS|IND] uses reserved fields';
+        if (dst !== 0 || off !== 0 || (m === BPF_ABS && src !== 0))
+          return 'BPF_LD_[ABS|IND] uses reserved fields';
         return undefined;
       }
       return m === BPF_IMM ? 'invalid BPF_LD_IMM insn' : unknown;

@@ -108,7 +108,12 @@ export function isJmpClass(c: number): boolean {
   return c === BPF_JMP || c === BPF_JMP32;
 }
 
-export const SIZE_BYTES: Readonly<Record<number, 1 | 2 | 4 | 8>> = { [BPF_B]: 1, [BPF_H]: 2, [BPF_W]: 4, [BPF_DW]: 8 };
+export const SIZE_BYTES: Readonly<Record<number, 1 | 2 | 4 | 8>> = {
+  [BPF_B]: 1,
+  [BPF_H]: 2,
+  [BPF_W]: 4,
+  [BPF_DW]: 8,
+};
 export const SIZE_NAMES: Readonly<Record<number, 'u8' | 'u16' | 'u32' | 'u64'>> = {
   [BPF_B]: 'u8',
   [BPF_H]: 'u16',
