@@ -7,11 +7,13 @@ import type { Command, Io } from './command.js';
 import { asmCommand } from './commands/asm.js';
 import { conformanceCommand, conformancePluginCommand } from './commands/conformance.js';
 import { disasmCommand } from './commands/disasm.js';
+import { objectCommand } from './commands/object.js';
 import { runRawCommand } from './commands/run-raw.js';
 
 const COMMANDS: readonly Command[] = [
   asmCommand,
   disasmCommand,
+  objectCommand,
   runRawCommand,
   conformanceCommand,
   conformancePluginCommand,
