@@ -296,11 +296,6 @@ function checkLinked(spec: ObjectSpec, p: ProgramSpec): void {
 
 /** Fixtures that cannot load here, and why (the reason is checked against the loader's output). */
 const CANNOT_LOAD: Record<string, { why: string; log: RegExp }> = {
-  globals: {
-    why: 'the verifier rejects table[len % 3] (unbounded map-value arithmetic)',
-    log: /failed to load object/,
-  },
-  v4_ops: { why: 'the verifier rejects it: unreachable insn', log: /failed to load object/ },
   'xdp_parser.bpfeb': { why: 'a big-endian object on a little-endian kernel', log: /endianness mismatch/ },
   legacy_maps: { why: "libbpf 1.x refuses legacy 'maps' sections", log: /legacy map definitions|maps/ },
   sections: {
