@@ -58,6 +58,8 @@ export interface MapType {
   readonly maxEntries: string | undefined;
   /** Type-specific map_flags accepted beyond COMMON_MAP_FLAGS (not all of those apply to every type). */
   readonly flags: readonly MapFlag[] | undefined;
+  /** COMMON_MAP_FLAGS this type refuses with EINVAL (measured with BPF_MAP_CREATE on 6.18). */
+  readonly refusedCommonFlags?: readonly MapFlag[];
   readonly perCpu: boolean;
   /** bpf_map_lookup_elem from a program returns a value pointer. */
   readonly progLookup: boolean | undefined;
@@ -69,6 +71,10 @@ export interface MapType {
 }
 
 const HASH_FLAGS: readonly MapFlag[] = ['BPF_F_NO_PREALLOC', 'BPF_F_ZERO_SEED'];
+/** fd arrays, stack_trace: "Program read-only/write-only not supported for special maps yet". */
+const NO_PROG_ACCESS_FLAGS: readonly MapFlag[] = ['BPF_F_RDONLY_PROG', 'BPF_F_WRONLY_PROG'];
+/** Per-CPU maps refuse a NUMA node. */
+const NO_NUMA: readonly MapFlag[] = ['BPF_F_NUMA_NODE'];
 const STORAGE: Omit<MapType, 'id' | 'name'> = {
   keySize: 4,
   valueSize: '> 0, <= BPF_LOCAL_STORAGE_MAX_VALUE_SIZE',
@@ -85,17 +91,17 @@ const STORAGE: Omit<MapType, 'id' | 'name'> = {
 export const MAP_TYPES: readonly MapType[] = [
   { id: 0, name: 'unspec', keySize: undefined, valueSize: undefined, maxEntries: undefined, flags: undefined, perCpu: false, progLookup: undefined, userLookup: undefined, getNextKey: undefined },
   { id: 1, name: 'hash', keySize: 'any', valueSize: '> 0', maxEntries: '> 0', flags: HASH_FLAGS, perCpu: false, progLookup: true, userLookup: true, getNextKey: true },
-  { id: 2, name: 'array', keySize: 4, valueSize: '> 0', maxEntries: '> 0', flags: ['BPF_F_MMAPABLE', 'BPF_F_INNER_MAP', 'BPF_F_PRESERVE_ELEMS'], perCpu: false, progLookup: true, userLookup: true, getNextKey: true, notes: 'elements are preallocated and zeroed; delete is refused (EINVAL)' },
-  { id: 3, name: 'prog_array', keySize: 4, valueSize: 4, maxEntries: '> 0', flags: [], perCpu: false, progLookup: false, userLookup: true, getNextKey: true, notes: 'values are program fds; used by bpf_tail_call' },
-  { id: 4, name: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: '> 0 (usually the CPU count)', flags: ['BPF_F_PRESERVE_ELEMS'], perCpu: false, progLookup: false, userLookup: false, getNextKey: true, notes: 'values are perf event fds; written by bpf_perf_event_output' },
-  { id: 5, name: 'percpu_hash', keySize: 'any', valueSize: '> 0', maxEntries: '> 0', flags: HASH_FLAGS, perCpu: true, progLookup: true, userLookup: true, getNextKey: true },
-  { id: 6, name: 'percpu_array', keySize: 4, valueSize: '> 0', maxEntries: '> 0', flags: [], perCpu: true, progLookup: true, userLookup: true, getNextKey: true },
-  { id: 7, name: 'stack_trace', keySize: 4, valueSize: 'multiple of 8 (or of sizeof(struct bpf_stack_build_id) with BPF_F_STACK_BUILD_ID)', maxEntries: '> 0', flags: ['BPF_F_STACK_BUILD_ID'], perCpu: false, progLookup: false, userLookup: true, getNextKey: true },
+  { id: 2, name: 'array', keySize: 4, valueSize: '> 0', maxEntries: '> 0', flags: ['BPF_F_MMAPABLE', 'BPF_F_INNER_MAP'], perCpu: false, progLookup: true, userLookup: true, getNextKey: true, notes: 'elements are preallocated and zeroed; delete is refused (EINVAL)' },
+  { id: 3, name: 'prog_array', keySize: 4, valueSize: 4, maxEntries: '> 0', flags: [], refusedCommonFlags: NO_PROG_ACCESS_FLAGS, perCpu: false, progLookup: false, userLookup: true, getNextKey: true, notes: 'values are program fds; used by bpf_tail_call' },
+  { id: 4, name: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: '> 0 (usually the CPU count)', flags: ['BPF_F_PRESERVE_ELEMS'], refusedCommonFlags: NO_PROG_ACCESS_FLAGS, perCpu: false, progLookup: false, userLookup: false, getNextKey: true, notes: 'values are perf event fds; written by bpf_perf_event_output' },
+  { id: 5, name: 'percpu_hash', keySize: 'any', valueSize: '> 0', maxEntries: '> 0', flags: HASH_FLAGS, refusedCommonFlags: NO_NUMA, perCpu: true, progLookup: true, userLookup: true, getNextKey: true },
+  { id: 6, name: 'percpu_array', keySize: 4, valueSize: '> 0', maxEntries: '> 0', flags: [], refusedCommonFlags: NO_NUMA, perCpu: true, progLookup: true, userLookup: true, getNextKey: true },
+  { id: 7, name: 'stack_trace', keySize: 4, valueSize: 'multiple of 8 (or of sizeof(struct bpf_stack_build_id) with BPF_F_STACK_BUILD_ID)', maxEntries: '> 0', flags: ['BPF_F_STACK_BUILD_ID'], refusedCommonFlags: NO_PROG_ACCESS_FLAGS, perCpu: false, progLookup: false, userLookup: true, getNextKey: true },
   { id: 8, name: 'cgroup_array', keySize: 4, valueSize: 4, maxEntries: '> 0', flags: [], perCpu: false, progLookup: false, userLookup: false, getNextKey: true },
-  { id: 9, name: 'lru_hash', keySize: 'any', valueSize: '> 0', maxEntries: '> 0', flags: ['BPF_F_NO_COMMON_LRU', 'BPF_F_ZERO_SEED'], perCpu: false, progLookup: true, userLookup: true, getNextKey: true, notes: 'BPF_F_NO_PREALLOC is refused' },
-  { id: 10, name: 'lru_percpu_hash', keySize: 'any', valueSize: '> 0', maxEntries: '> 0', flags: ['BPF_F_NO_COMMON_LRU', 'BPF_F_ZERO_SEED'], perCpu: true, progLookup: true, userLookup: true, getNextKey: true },
-  { id: 11, name: 'lpm_trie', keySize: '8 + prefix data: 4 + 1..256 bytes (struct bpf_lpm_trie_key_u8)', valueSize: '> 0', maxEntries: '> 0', flags: ['BPF_F_NO_PREALLOC'], perCpu: false, progLookup: true, userLookup: true, getNextKey: true, notes: 'BPF_F_NO_PREALLOC is required' },
-  { id: 12, name: 'array_of_maps', keySize: 4, valueSize: 4, maxEntries: '> 0', flags: [], perCpu: false, progLookup: true, userLookup: true, getNextKey: true, notes: 'values are map fds from user space, inner map pointers in programs; needs an inner map template' },
+  { id: 9, name: 'lru_hash', keySize: 'any', valueSize: '> 0', maxEntries: '> 0', flags: ['BPF_F_NO_COMMON_LRU', 'BPF_F_ZERO_SEED'], perCpu: false, progLookup: true, userLookup: true, getNextKey: true, notes: 'BPF_F_NO_PREALLOC is refused with ENOTSUPP (524), not EINVAL' },
+  { id: 10, name: 'lru_percpu_hash', keySize: 'any', valueSize: '> 0', maxEntries: '> 0', flags: ['BPF_F_NO_COMMON_LRU', 'BPF_F_ZERO_SEED'], refusedCommonFlags: NO_NUMA, perCpu: true, progLookup: true, userLookup: true, getNextKey: true, notes: 'BPF_F_NO_PREALLOC is refused with ENOTSUPP (524), not EINVAL' },
+  { id: 11, name: 'lpm_trie', keySize: '4 (u32 prefixlen) + 1..256 data bytes: 5..260 (struct bpf_lpm_trie_key_u8)', valueSize: '> 0', maxEntries: '> 0', flags: ['BPF_F_NO_PREALLOC'], perCpu: false, progLookup: true, userLookup: true, getNextKey: true, notes: 'BPF_F_NO_PREALLOC is required' },
+  { id: 12, name: 'array_of_maps', keySize: 4, valueSize: 4, maxEntries: '> 0', flags: [], refusedCommonFlags: NO_PROG_ACCESS_FLAGS, perCpu: false, progLookup: true, userLookup: true, getNextKey: true, notes: 'values are map fds from user space, inner map pointers in programs; needs an inner map template' },
   { id: 13, name: 'hash_of_maps', keySize: 'any', valueSize: 4, maxEntries: '> 0', flags: HASH_FLAGS, perCpu: false, progLookup: true, userLookup: true, getNextKey: true },
   { id: 14, name: 'devmap', keySize: 4, valueSize: '4 or 8 (struct bpf_devmap_val)', maxEntries: '> 0', flags: [], perCpu: false, progLookup: true, userLookup: true, getNextKey: true, notes: 'used by bpf_redirect_map from XDP' },
   { id: 15, name: 'sockmap', keySize: 4, valueSize: '4 or 8', maxEntries: '> 0', flags: [], perCpu: false, progLookup: true, userLookup: true, getNextKey: true },
@@ -110,10 +116,10 @@ export const MAP_TYPES: readonly MapType[] = [
   { id: 24, name: 'sk_storage', ...STORAGE },
   { id: 25, name: 'devmap_hash', keySize: 4, valueSize: '4 or 8', maxEntries: '> 0', flags: [], perCpu: false, progLookup: true, userLookup: true, getNextKey: true },
   { id: 26, name: 'struct_ops', keySize: 4, valueSize: 'size of the struct_ops value type (from BTF)', maxEntries: 'must be 1', flags: ['BPF_F_LINK'], perCpu: false, progLookup: false, userLookup: true, getNextKey: false },
-  { id: 27, name: 'ringbuf', keySize: 'none', valueSize: 0, maxEntries: 'data size in bytes: a power of 2 and a multiple of the page size', flags: [], perCpu: false, progLookup: false, userLookup: false, getNextKey: false, notes: 'bpf_ringbuf_output/reserve/submit; user space reads by mmap' },
+  { id: 27, name: 'ringbuf', keySize: 'none', valueSize: 0, maxEntries: 'data size in bytes: a power of 2 and a multiple of the page size', flags: [], refusedCommonFlags: ['BPF_F_RDONLY', 'BPF_F_WRONLY', 'BPF_F_RDONLY_PROG', 'BPF_F_WRONLY_PROG'], perCpu: false, progLookup: false, userLookup: false, getNextKey: false, notes: 'bpf_ringbuf_output/reserve/submit; user space reads by mmap' },
   { id: 28, name: 'inode_storage', ...STORAGE },
   { id: 29, name: 'task_storage', ...STORAGE },
-  { id: 30, name: 'bloom_filter', keySize: 'none', valueSize: '> 0', maxEntries: '> 0', flags: [], perCpu: false, progLookup: false, userLookup: true, getNextKey: false, notes: 'map_extra low 4 bits = number of hash functions (default 5); bpf_map_push_elem adds, bpf_map_peek_elem tests' },
+  { id: 30, name: 'bloom_filter', keySize: 'none', valueSize: '> 0', maxEntries: '> 0', flags: ['BPF_F_ZERO_SEED'], perCpu: false, progLookup: false, userLookup: true, getNextKey: false, notes: 'map_extra low 4 bits = number of hash functions (default 5); bpf_map_push_elem adds, bpf_map_peek_elem tests' },
   { id: 31, name: 'user_ringbuf', keySize: 'none', valueSize: 0, maxEntries: 'a power of 2 and a multiple of the page size', flags: [], perCpu: false, progLookup: false, userLookup: false, getNextKey: false, notes: 'drained by programs with bpf_user_ringbuf_drain' },
   { id: 32, name: 'cgrp_storage', ...STORAGE },
   { id: 33, name: 'arena', keySize: 'none', valueSize: 0, maxEntries: 'number of pages', flags: ['BPF_F_MMAPABLE', 'BPF_F_SEGV_ON_FAULT', 'BPF_F_NO_USER_CONV'], perCpu: false, progLookup: false, userLookup: false, getNextKey: false, notes: 'BPF_F_MMAPABLE is required' },

@@ -1,6 +1,7 @@
 /** The Linux kernel backend: programs loaded and run through bpf(2). */
 
 export { type BpfObjectKind, openBpfFds } from './fds.js';
+export { createMap, KernelMap, MAP_CMD, mapInfoByFd, type OpenOptions, possibleCpus } from './map.js';
 export {
   bpfAvailable,
   closeFd,

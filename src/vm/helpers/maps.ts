@@ -1,0 +1,227 @@
+/**
+ * The map helpers of the VM, with the kernel's ids (src/catalog/helpers.ts) and answers: negative
+ * errnos for refusals (-ENOENT = -2, -EEXIST = -17, -E2BIG = -7, -EINVAL = -22...), NULL (0) for a
+ * failed lookup or reserve, pointers that are addresses in the VM's memory.
+ *
+ * A map argument is a map's identity address (what `r1 = map_fd(N) ll` becomes after
+ * MapRuntime.relocate); anything else stops the program with a runtime error, as the kernel's
+ * verifier would have refused it.
+ *
+ * Two helpers need more than a helper can do alone:
+ * - tail_call runs the prog_array's program to completion with the same ctx and ends the caller
+ *   with its r0 (`HelperContext.stop`), which is what replacing the running program means; the
+ *   runner of the target comes from `options.tailCall` (default: the stored program is a function
+ *   `(ctx, vm) => r0`). At most 33 tail calls in a chain (MAX_TAIL_CALL_CNT), then the call fails.
+ * - for_each_map_elem calls a BPF function of the running program for each element: it needs
+ *   `HelperContext.callFunction(address, args)` from the interpreter (see CallbackContext).
+ */
+import { helperByName } from '../../catalog/helpers.js';
+import { MAP_FLAGS } from '../../catalog/map-types.js';
+import { TsbpfError } from '../../errors.js';
+import type { HelperContext, HelperFn } from '../interpreter.js';
+import { ArrayMap, ProgArrayMap } from '../maps/array.js';
+import type { VmMap } from '../maps/base.js';
+import { HashMap } from '../maps/hash.js';
+import { PerfEventArrayMap } from '../maps/perf.js';
+import { RingbufMap } from '../maps/ringbuf.js';
+import type { MapRuntime } from '../maps/runtime.js';
+import { BPF_F_USER_STACK, StackTraceMap } from '../maps/stack-trace.js';
+import { E2BIG, EINVAL, ENOENT, EPERM } from '../maps/types.js';
+
+/** The kernel's limit on tail calls in one chain. */
+export const MAX_TAIL_CALL_CNT = 33;
+
+/** A HelperContext that can call a BPF function of the running program (needed by for_each_map_elem). */
+export interface CallbackContext extends HelperContext {
+  /** Calls the BPF function at `address` (a BPF_PSEUDO_FUNC value) with r1..r5 = args; returns its r0. */
+  callFunction?(address: bigint, args: readonly bigint[]): bigint;
+}
+
+export interface MapHelperOptions {
+  /** Runs `program` (a prog_array element) as a tail call with r1 = ctx; returns its r0. */
+  tailCall?: (program: unknown, ctx: bigint, vm: HelperContext) => bigint;
+}
+
+const id = (name: string): number => {
+  const h = helperByName(name);
+  if (!h) throw new Error(`catalog has no helper ${name}`);
+  return h.id;
+};
+
+const err = (errno: number) => BigInt(-errno);
+
+/** The map helpers bound to a runtime's maps. */
+export function mapHelpers(rt: MapRuntime, options: MapHelperOptions = {}): Map<number, HelperFn> {
+  const helpers = new Map<number, HelperFn>();
+  let tailDepth = 0;
+
+  const mapArg = (addr: bigint, name: string): VmMap => {
+    const m = rt.mapAt(addr);
+    if (!m) {
+      throw new TsbpfError(
+        'runtime',
+        `${name}: 0x${addr.toString(16)} is not a map (relocate map references with MapRuntime.relocate)`,
+      );
+    }
+    return m;
+  };
+  const read = (vm: HelperContext, addr: bigint, n: number): Uint8Array => vm.memory.read(addr, n);
+  const flags32 = (f: bigint): number => (f > 0xffffffffn || f < 0n ? -1 : Number(f));
+
+  helpers.set(id('map_lookup_elem'), ([m, key], vm) => {
+    const map = mapArg(m, 'bpf_map_lookup_elem');
+    if (map.keySize === 0) return 0n;
+    return BigInt(map.progLookup(read(vm, key, map.keySize)));
+  });
+
+  helpers.set(id('map_update_elem'), ([m, key, value, flags], vm) => {
+    const map = mapArg(m, 'bpf_map_update_elem');
+    if (map.keySize === 0) return err(EINVAL);
+    if (map.flags & MAP_FLAGS.BPF_F_RDONLY_PROG) return err(EPERM); // the verifier: "write into map forbidden"
+    const f = flags32(flags);
+    if (f < 0) return err(EINVAL);
+    const k = read(vm, key, map.keySize);
+    const v = read(vm, value, map.valueSize);
+    return BigInt(map.progUpdate(k, v, f));
+  });
+
+  helpers.set(id('map_delete_elem'), ([m, key], vm) => {
+    const map = mapArg(m, 'bpf_map_delete_elem');
+    if (map.keySize === 0) return err(EINVAL);
+    if (map.flags & MAP_FLAGS.BPF_F_RDONLY_PROG) return err(EPERM);
+    return BigInt(map.progDelete(read(vm, key, map.keySize)));
+  });
+
+  helpers.set(id('map_lookup_percpu_elem'), ([m, key, cpu], vm) => {
+    const map = mapArg(m, 'bpf_map_lookup_percpu_elem');
+    if (cpu >= BigInt(map.cpus)) return 0n;
+    return BigInt(map.progLookupPercpu(read(vm, key, map.keySize), Number(cpu)));
+  });
+
+  helpers.set(id('map_push_elem'), ([m, value, flags], vm) => {
+    const map = mapArg(m, 'bpf_map_push_elem');
+    const f = flags32(flags);
+    if (f < 0) return err(EINVAL);
+    return BigInt(map.pushElem(read(vm, value, map.valueSize), f));
+  });
+
+  const popPeek = (name: string, pop: boolean): HelperFn => {
+    return ([m, value], vm) => {
+      const map = mapArg(m, name);
+      const out = new Uint8Array(map.valueSize);
+      if (map.typeName === 'bloom_filter') {
+        if (pop) return BigInt(map.popElem(out));
+        return BigInt(map.peekElem(read(vm, value, map.valueSize)));
+      }
+      vm.memory.assertAccess(value, map.valueSize, true);
+      const r = pop ? map.popElem(out) : map.peekElem(out);
+      if (r === 0) vm.memory.write(value, out);
+      return BigInt(r);
+    };
+  };
+  helpers.set(id('map_pop_elem'), popPeek('bpf_map_pop_elem', true));
+  helpers.set(id('map_peek_elem'), popPeek('bpf_map_peek_elem', false));
+
+  const ringbuf = (m: bigint, name: string): RingbufMap => {
+    const map = mapArg(m, name);
+    if (!(map instanceof RingbufMap)) throw new TsbpfError('runtime', `${name}: ${map} is not a ring buffer`);
+    return map;
+  };
+  helpers.set(id('ringbuf_output'), ([m, data, size, flags], vm) => {
+    const rb = ringbuf(m, 'bpf_ringbuf_output');
+    if (size > 0xffffffffn) return err(E2BIG);
+    const f = flags32(flags);
+    if (f < 0) return err(EINVAL);
+    return BigInt(rb.output(read(vm, data, Number(size)), f));
+  });
+  helpers.set(id('ringbuf_reserve'), ([m, size, flags]) => {
+    const rb = ringbuf(m, 'bpf_ringbuf_reserve');
+    if (size > 0xffffffffn || flags !== 0n) return 0n;
+    return BigInt(rb.reserve(Number(size), 0));
+  });
+  const commit = (name: string, discard: boolean): HelperFn => {
+    return ([sample, flags]) => {
+      const a = Number(sample);
+      const rb = rt.maps().find((x): x is RingbufMap => x instanceof RingbufMap && x.owns(a));
+      if (!rb)
+        throw new TsbpfError(
+          'runtime',
+          `${name}: 0x${sample.toString(16)} is not a reserved ring buffer sample`,
+        );
+      rb.commit(a, Number(flags & 0xffffffffn), discard);
+      return 0n;
+    };
+  };
+  helpers.set(id('ringbuf_submit'), commit('bpf_ringbuf_submit', false));
+  helpers.set(id('ringbuf_discard'), commit('bpf_ringbuf_discard', true));
+  helpers.set(id('ringbuf_query'), ([m, flags]) =>
+    ringbuf(m, 'bpf_ringbuf_query').query(flags > 0xffffffffn ? -1 : Number(flags)),
+  );
+
+  helpers.set(id('perf_event_output'), ([_ctx, m, flags, data, size], vm) => {
+    const map = mapArg(m, 'bpf_perf_event_output');
+    if (!(map instanceof PerfEventArrayMap)) return err(EINVAL);
+    return BigInt(map.output(flags, read(vm, data, Number(size))));
+  });
+
+  helpers.set(id('get_stackid'), ([_ctx, m, flags]) => {
+    const map = mapArg(m, 'bpf_get_stackid');
+    if (!(map instanceof StackTraceMap)) return err(EINVAL);
+    return BigInt(map.getStackId(rt.stack((flags & BPF_F_USER_STACK) !== 0n), flags));
+  });
+
+  helpers.set(id('tail_call'), ([ctx, m, index], vm) => {
+    const map = mapArg(m, 'bpf_tail_call');
+    if (!(map instanceof ProgArrayMap)) return err(EINVAL);
+    const i = Number(index & 0xffffffffn);
+    const prog = i < map.maxEntries ? map.program(i) : undefined;
+    if (prog === undefined) return err(ENOENT);
+    if (tailDepth >= MAX_TAIL_CALL_CNT) return err(ENOENT);
+    const run =
+      options.tailCall ??
+      ((p: unknown, c: bigint, v: HelperContext) => {
+        if (typeof p !== 'function')
+          throw new TsbpfError(
+            'runtime',
+            'bpf_tail_call: no tailCall runner for the programs of this prog_array',
+          );
+        return (p as (ctx: bigint, vm: HelperContext) => bigint)(c, v);
+      });
+    tailDepth++;
+    let r0: bigint;
+    try {
+      r0 = run(prog, ctx, vm);
+    } finally {
+      tailDepth--;
+    }
+    vm.stop(r0);
+    return r0;
+  });
+
+  helpers.set(id('for_each_map_elem'), ([m, fn, cbCtx, flags], vm: CallbackContext) => {
+    const map = mapArg(m, 'bpf_for_each_map_elem');
+    if (flags !== 0n) return err(EINVAL);
+    if (!vm.callFunction) {
+      throw new TsbpfError(
+        'runtime',
+        'bpf_for_each_map_elem needs an interpreter that can call BPF callbacks (HelperContext.callFunction)',
+      );
+    }
+    if (!(map instanceof HashMap || map instanceof ArrayMap)) return err(EINVAL);
+    const keyRegion = vm.memory.allocate(map.keySize, 'for_each_map_elem key', { writable: false });
+    let n = 0n;
+    try {
+      for (const { key, addr } of map.elements()) {
+        vm.memory.u8.set(key, keyRegion.base);
+        n++;
+        const r = vm.callFunction(fn, [m, BigInt(keyRegion.base), BigInt(addr), cbCtx, 0n]);
+        if (r !== 0n) break;
+      }
+    } finally {
+      vm.memory.freeRegion(keyRegion);
+    }
+    return n;
+  });
+
+  return helpers;
+}

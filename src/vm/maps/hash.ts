@@ -1,0 +1,297 @@
+/**
+ * Hash maps: hash, percpu_hash, lru_hash, lru_percpu_hash and hash_of_maps (kernel/bpf/hashtab.c).
+ *
+ * Elements sit on a list in insertion order (the VM's iteration order; the kernel's is its bucket
+ * order, which user space must not rely on). A deleted element keeps its forward link, so a batch
+ * cursor resumes correctly after deletes; `get_next_key` of a missing key restarts at the first
+ * element, as the kernel's does. Values live in VM memory slots, so a program's lookup returns a
+ * real pointer and writes through it are seen by everyone.
+ *
+ * LRU maps never refuse an insert: when full they evict the least recently used element (an update,
+ * or a lookup from a program, makes an element recent; a user-space lookup does not, as in the
+ * kernel). The kernel's LRU is approximate (per-CPU lists, batch shrinking); this one is exact.
+ */
+import { BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MAP_FLAGS } from '../../catalog/map-types.js';
+import { keyId, type MapAttrs, type MapHost, SlotPool, VmMap } from './base.js';
+import { type BatchPage, E2BIG, EBADF, EEXIST, EINVAL, ENOENT, roundUp8 } from './types.js';
+
+interface Entry {
+  id: number | string;
+  key: Uint8Array;
+  /** Value slot address (0 for hash_of_maps). */
+  addr: number;
+  /** Inner map (hash_of_maps). */
+  inner: VmMap | undefined;
+  seq: number;
+  next: Entry | null;
+  prev: Entry | null;
+  dead: boolean;
+  lruNext: Entry | null;
+  lruPrev: Entry | null;
+}
+
+export type HashKind = 'hash' | 'percpu_hash' | 'lru_hash' | 'lru_percpu_hash' | 'hash_of_maps';
+
+export class HashMap extends VmMap {
+  private readonly table = new Map<number | string, Entry>();
+  private head: Entry | null = null;
+  private tail: Entry | null = null;
+  /** Most recent first. */
+  private lruHead: Entry | null = null;
+  private lruTail: Entry | null = null;
+  private seq = 0;
+  private readonly pool: SlotPool | undefined;
+  private readonly stride: number;
+  private readonly lru: boolean;
+  private readonly ofMaps: boolean;
+  /** Checks an inner map against the template (hash_of_maps). */
+  private readonly innerOk: ((m: VmMap) => boolean) | undefined;
+  protected override readonly batchOps = { lookup: true, lookupAndDelete: true, update: true, delete: true };
+
+  constructor(host: MapHost, attrs: MapAttrs, id: number, innerOk?: (m: VmMap) => boolean) {
+    super(host, attrs, id);
+    const kind = attrs.type.name as HashKind;
+    this.lru = kind === 'lru_hash' || kind === 'lru_percpu_hash';
+    this.ofMaps = kind === 'hash_of_maps';
+    this.innerOk = innerOk;
+    this.stride = roundUp8(this.valueSize);
+    if (!this.ofMaps) {
+      const slot = this.perCpu ? this.stride * this.cpus : this.stride;
+      const prealloc = (this.flags & MAP_FLAGS.BPF_F_NO_PREALLOC) === 0;
+      const writable = this.progWritable;
+      this.pool = new SlotPool((n, w) => this.allocate(n, w, writable), slot, this.maxEntries, prealloc);
+    }
+  }
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  // --- lists
+
+  private link(e: Entry): void {
+    e.prev = this.tail;
+    if (this.tail) this.tail.next = e;
+    else this.head = e;
+    this.tail = e;
+  }
+
+  private unlink(e: Entry): void {
+    // e.next stays: a cursor parked on a dead entry follows it forward.
+    if (e.prev) e.prev.next = e.next;
+    else this.head = e.next;
+    if (e.next) e.next.prev = e.prev;
+    else this.tail = e.prev;
+    e.dead = true;
+    if (this.lru) this.lruUnlink(e);
+  }
+
+  private lruUnlink(e: Entry): void {
+    if (e.lruPrev) e.lruPrev.lruNext = e.lruNext;
+    else if (this.lruHead === e) this.lruHead = e.lruNext;
+    if (e.lruNext) e.lruNext.lruPrev = e.lruPrev;
+    else if (this.lruTail === e) this.lruTail = e.lruPrev;
+    e.lruNext = e.lruPrev = null;
+  }
+
+  private touch(e: Entry): void {
+    if (this.lruHead === e) return;
+    this.lruUnlink(e);
+    e.lruNext = this.lruHead;
+    if (this.lruHead) this.lruHead.lruPrev = e;
+    this.lruHead = e;
+    if (!this.lruTail) this.lruTail = e;
+  }
+
+  private remove(e: Entry): void {
+    this.table.delete(e.id);
+    this.unlink(e);
+    if (e.addr) this.pool?.give(e.addr);
+  }
+
+  // --- values
+
+  private writeValue(e: Entry, value: Uint8Array, fromProg: boolean, isNew: boolean): void {
+    const u8 = this.space.u8;
+    if (!this.perCpu) {
+      u8.set(value.subarray(0, this.valueSize), e.addr);
+      return;
+    }
+    if (fromProg) {
+      // A program writes its own CPU's value; a new element starts at zero on the other CPUs.
+      if (isNew) u8.fill(0, e.addr, e.addr + this.stride * this.cpus);
+      u8.set(value.subarray(0, this.valueSize), e.addr + this.host.cpu * this.stride);
+      return;
+    }
+    // From user space the kernel copies round_up(value_size, 8) bytes per CPU (copy_map_value_long).
+    u8.set(value.subarray(0, this.stride * this.cpus), e.addr);
+  }
+
+  private readValue(e: Entry, out: Uint8Array): void {
+    if (this.ofMaps) {
+      new DataView(out.buffer, out.byteOffset, 4).setUint32(0, e.inner?.id ?? 0, true);
+      return;
+    }
+    const u8 = this.space.u8;
+    if (!this.perCpu) {
+      out.set(u8.subarray(e.addr, e.addr + this.valueSize));
+      return;
+    }
+    out.set(u8.subarray(e.addr, e.addr + this.stride * this.cpus));
+  }
+
+  private put(key: Uint8Array, value: Uint8Array, flags: number, fromProg: boolean): number {
+    if ((flags & ~BPF_F_LOCK) > BPF_EXIST) return -EINVAL;
+    if (flags & BPF_F_LOCK) return -EINVAL; // no bpf_spin_lock in the value (no BTF record)
+    let inner: VmMap | undefined;
+    if (this.ofMaps) {
+      if (fromProg) return -EINVAL; // programs cannot update map-in-map (the verifier refuses)
+      const fd = new DataView(value.buffer, value.byteOffset, 4).getUint32(0, true);
+      inner = this.host.mapById(fd);
+      if (!inner) return -EBADF;
+      if (!this.innerOk?.(inner)) return -EINVAL;
+    }
+    const id = keyId(key);
+    const e = this.table.get(id);
+    if (e) {
+      if (flags === BPF_NOEXIST) return -EEXIST;
+      if (this.ofMaps) e.inner = inner;
+      else this.writeValue(e, value, fromProg, false);
+      if (this.lru) this.touch(e);
+      return 0;
+    }
+    if (flags === BPF_EXIST) return -ENOENT;
+    if (this.table.size >= this.maxEntries) {
+      if (!this.lru || !this.lruTail) return -E2BIG;
+      this.remove(this.lruTail);
+    }
+    let addr = 0;
+    if (this.pool) {
+      addr = this.pool.take();
+      if (addr === 0) return -E2BIG;
+    }
+    const entry: Entry = {
+      id,
+      key: key.slice(),
+      addr,
+      inner,
+      seq: this.seq++,
+      next: null,
+      prev: null,
+      dead: false,
+      lruNext: null,
+      lruPrev: null,
+    };
+    this.table.set(id, entry);
+    this.link(entry);
+    if (!this.ofMaps) this.writeValue(entry, value, fromProg, true);
+    if (this.lru) this.touch(entry);
+    return 0;
+  }
+
+  // --- kernel-style operations
+
+  override sysLookup(key: Uint8Array | undefined, out: Uint8Array): number {
+    const e = this.table.get(keyId(key as Uint8Array));
+    if (!e) return -ENOENT;
+    this.readValue(e, out);
+    return 0;
+  }
+
+  override sysUpdate(key: Uint8Array | undefined, value: Uint8Array, flags: number): number {
+    return this.put(key as Uint8Array, value, flags, false);
+  }
+
+  override sysDelete(key: Uint8Array | undefined): number {
+    return this.progDelete(key as Uint8Array);
+  }
+
+  override sysLookupAndDelete(key: Uint8Array | undefined, out: Uint8Array): number {
+    const e = this.table.get(keyId(key as Uint8Array));
+    if (!e) return -ENOENT;
+    this.readValue(e, out);
+    this.remove(e);
+    return 0;
+  }
+
+  override sysNextKey(key: Uint8Array | undefined, out: Uint8Array): number {
+    let n: Entry | null;
+    if (key === undefined) n = this.head;
+    else {
+      const e = this.table.get(keyId(key));
+      n = e ? e.next : this.head;
+    }
+    if (!n) return -ENOENT;
+    out.set(n.key);
+    return 0;
+  }
+
+  override progLookup(key: Uint8Array): number {
+    const e = this.table.get(keyId(key));
+    if (!e) return 0;
+    if (this.lru) this.touch(e);
+    if (this.ofMaps) return e.inner?.address ?? 0;
+    return this.perCpu ? e.addr + this.host.cpu * this.stride : e.addr;
+  }
+
+  override progLookupPercpu(key: Uint8Array, cpu: number): number {
+    if (!this.perCpu || cpu >= this.cpus) return 0;
+    const e = this.table.get(keyId(key));
+    return e ? e.addr + cpu * this.stride : 0;
+  }
+
+  override progUpdate(key: Uint8Array, value: Uint8Array, flags: number): number {
+    return this.put(key, value, flags, true);
+  }
+
+  override progDelete(key: Uint8Array): number {
+    const e = this.table.get(keyId(key));
+    if (!e) return -ENOENT;
+    this.remove(e);
+    return 0;
+  }
+
+  /** Cursor: 8 bytes of sequence number, then the key of the next element. */
+  protected override batchWalk(
+    count: number,
+    cursor: Uint8Array | undefined,
+    del: boolean,
+  ): BatchPage | number {
+    let e: Entry | null = this.head;
+    if (cursor !== undefined) {
+      if (cursor.length !== 8 + this.keySize) return -EINVAL;
+      const seq = new DataView(cursor.buffer, cursor.byteOffset, 8).getFloat64(0, true);
+      const at = this.table.get(keyId(cursor.subarray(8)));
+      if (at && at.seq === seq) e = at;
+      else {
+        while (e && e.seq < seq) e = e.next;
+      }
+    }
+    const page: BatchPage = { keys: [], values: [], next: undefined };
+    while (e && page.keys.length < count) {
+      const out = new Uint8Array(this.valueBufferSize);
+      this.readValue(e, out);
+      page.keys.push(e.key.slice());
+      page.values.push(out);
+      const n: Entry | null = e.next;
+      if (del) this.remove(e);
+      e = n;
+    }
+    if (e) {
+      const c = new Uint8Array(8 + this.keySize);
+      new DataView(c.buffer).setFloat64(0, e.seq, true);
+      c.set(e.key, 8);
+      page.next = c;
+    }
+    return page;
+  }
+
+  /** Every element, in iteration order (for for_each_map_elem). */
+  *elements(): IterableIterator<{ key: Uint8Array; addr: number }> {
+    for (let e = this.head; e; ) {
+      const n: Entry | null = e.next;
+      if (!e.dead) yield { key: e.key, addr: this.perCpu ? e.addr + this.host.cpu * this.stride : e.addr };
+      e = n;
+    }
+  }
+}
