@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'btf' // BTF type information that cannot be read
   | 'runtime' // the VM stopped the program: bad access, bad jump, budget exhausted...
   | 'kernel' // a system call failed
+  | 'trace' // tracing language (bpftrace): syntax, type or probe error in a script
   | 'io'; // a file could not be read or written
 
 export interface SourcePosition {
