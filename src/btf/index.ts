@@ -14,3 +14,4 @@ export {
 export { BTF_HEADER_LEN, type BtfHeader, type ParseBtfOptions, parseBtf, readBtfHeader } from './parse.js';
 export * from './types.js';
 export { validateTypes } from './validate.js';
+export * from './core.js';

@@ -5,6 +5,7 @@
 import { isTsbpfError } from '../errors.js';
 import type { Command, Io } from './command.js';
 import { asmCommand } from './commands/asm.js';
+import { btfCommand } from './commands/btf.js';
 import { conformanceCommand, conformancePluginCommand } from './commands/conformance.js';
 import { disasmCommand } from './commands/disasm.js';
 import { objectCommand } from './commands/object.js';
@@ -14,6 +15,7 @@ const COMMANDS: readonly Command[] = [
   asmCommand,
   disasmCommand,
   objectCommand,
+  btfCommand,
   runRawCommand,
   conformanceCommand,
   conformancePluginCommand,

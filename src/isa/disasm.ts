@@ -282,6 +282,20 @@ export interface DisassembleOptions extends FormatOptions {
   symbols?: readonly DisasmSymbol[];
   /** Name used for the dummy symbol at offset 0 when no symbol starts there (llvm-objdump uses the section name). */
   sectionName?: string;
+  /**
+   * Source line records (`.BTF.ext` line_info of this code, byte offsets in it): the source line is printed as
+   * `; <line>` before the first instruction of each line, as `llvm-objdump -S` does.
+   */
+  lineInfo?: readonly DisasmLineInfo[];
+}
+
+/** A source line record: the instruction at byte offset `insnOff` comes from line `lineNum` of `fileName`. */
+export interface DisasmLineInfo {
+  insnOff: number;
+  /** The source line's text. */
+  line: string;
+  fileName: string;
+  lineNum: number;
 }
 
 const STT_SECTION = 3;
@@ -374,6 +388,12 @@ export function disassembleLines(
   const labels = labelsFor(options.symbols, options.sectionName);
   const showBytes = options.rawBytes ?? true;
   const lines: string[] = [];
+  // Source lines: llvm-objdump -S prints a line when the instruction's (file, line) differs from the one
+  // printed last. Its line table is DWARF's; ours is BTF's, which leaves out the compiler's line-0 entries
+  // (after which llvm-objdump prints the same line again), so llvm-objdump may repeat a line we print once.
+  const sourceAt = new Map<number, DisasmLineInfo>();
+  for (const r of options.lineInfo ?? []) if (!sourceAt.has(r.insnOff)) sourceAt.set(r.insnOff, r);
+  let lastSource: DisasmLineInfo | undefined;
   let nextLabel = 0;
   for (let k = 0; k < insns.length; k++) {
     const insn = insns[k];
@@ -383,6 +403,15 @@ export function disassembleLines(
       if (l.addr !== at) continue; // a symbol inside an instruction: llvm-objdump would split; we do not
       if (lines.length > 0) lines.push('');
       lines.push(`${l.addr.toString(16).padStart(16, '0')} <${l.name}>:`);
+    }
+    const src = sourceAt.get(insn.pc * INSN_SIZE);
+    if (
+      src !== undefined &&
+      src.lineNum !== 0 &&
+      (lastSource === undefined || src.lineNum !== lastSource.lineNum || src.fileName !== lastSource.fileName)
+    ) {
+      lines.push(`; ${src.line}`);
+      lastSource = src;
     }
     const width = insn.code === OPCODE_LD_IMM64 && insn.imm2 !== undefined ? 16 : 8;
     const end =
@@ -429,6 +458,8 @@ export interface DisasmSection {
   data: Uint8Array;
   /** Symbols defined in this section (byte offsets); section and file symbols are ignored. */
   symbols: readonly DisasmSymbol[];
+  /** Source line records of this section (see DisassembleOptions.lineInfo). */
+  lineInfo?: readonly DisasmLineInfo[];
 }
 
 export interface DisassembleObjectOptions extends FormatOptions {
@@ -456,6 +487,7 @@ export function disassembleObject(
       rawBytes: options.rawBytes,
       symbols: s.symbols,
       sectionName: s.name,
+      lineInfo: s.lineInfo,
     });
     out += lines.map((l) => `${l}\n`).join('');
   }

@@ -2,7 +2,7 @@
  * `tsbpf btf`: bpftool's `btf dump file PATH [format raw|c]` (same words, same output), plus `btf core OBJ`,
  * which applies an object's CO-RE relocations against a target BTF and reports them as libbpf would.
  */
-import { Btf } from '../../btf/btf.js';
+import type { Btf } from '../../btf/btf.js';
 import {
   applyObjectCoreRelocations,
   type CoreSection,
@@ -109,7 +109,9 @@ export const btfCommand: Command = {
       if (rest[0] !== 'file') {
         throw new TsbpfError(
           'usage',
-          rest[0] === undefined ? "expected 'file PATH'" : `unsupported source '${rest[0]}' (only 'file PATH')`,
+          rest[0] === undefined
+            ? "expected 'file PATH'"
+            : `unsupported source '${rest[0]}' (only 'file PATH')`,
         );
       }
       const path = rest[1];

@@ -1,21 +1,25 @@
 import { basename } from 'node:path';
+import { parseBtfExt } from '../../btf/ext.js';
+import { parseBtf } from '../../btf/parse.js';
 import { TsbpfError } from '../../errors.js';
-import { disassemble, disassembleObject, formatInsn } from '../../isa/disasm.js';
+import { type DisasmLineInfo, disassemble, disassembleObject, formatInsn } from '../../isa/disasm.js';
 import { decode } from '../../isa/insn.js';
-import { codeSections, isElf, readElf } from '../../object/elf.js';
+import { codeSections, type ElfFile, isElf, readElf, sectionByName } from '../../object/elf.js';
 import { type Command, helpOption, parseCommandArgs, toHex } from '../command.js';
 import { readInput } from '../files.js';
 
 export const disasmCommand: Command = {
   name: 'disasm',
   summary: 'disassemble raw bytecode or an ELF object in LLVM syntax, laid out like llvm-objdump -d',
-  usage: `Usage: tsbpf disasm FILE [--section NAME] [--alu32] [--no-raw] [--json]
+  usage: `Usage: tsbpf disasm FILE [--section NAME] [--alu32] [--no-raw] [-S] [--json]
 
 FILE is an eBPF ELF object (every executable section, each function under its symbol, as
 'llvm-objdump -d' prints it) or raw little-endian bytecode ('-' for standard input).
   --section NAME  only this section of an object
   --alu32         print 32-bit loads and stores with w registers (llvm-objdump --mcpu=v3 and later)
   --no-raw        leave out the raw instruction bytes
+  -S, --source    interleave the C source lines recorded in the object's .BTF.ext line info, as
+                  'llvm-objdump -S' does (which reads them from the source files through DWARF)
   --json          print [{ "section", "insns": [{ "pc", "bytes", "text" }] }]
 `,
   async run(argv, io) {
@@ -26,6 +30,7 @@ FILE is an eBPF ELF object (every executable section, each function under its sy
         section: { type: 'string' },
         alu32: { type: 'boolean' },
         'no-raw': { type: 'boolean' },
+        source: { type: 'boolean', short: 'S' },
         json: { type: 'boolean' },
       },
       { min: 1, max: 1 },
@@ -34,12 +39,21 @@ FILE is an eBPF ELF object (every executable section, each function under its sy
     const bytes = path === '-' ? await io.readStdin() : readInput(path);
     const format = { alu32: values.alu32 ?? false, rawBytes: !values['no-raw'] };
 
-    let sections: { name: string; data: Uint8Array; symbols: { name: string; value: number }[] }[];
+    let sections: {
+      name: string;
+      data: Uint8Array;
+      symbols: { name: string; value: number }[];
+      lineInfo?: DisasmLineInfo[];
+    }[];
     let bigEndian = false;
     if (isElf(bytes)) {
       const elf = readElf(bytes);
       bigEndian = elf.bigEndian;
       sections = codeSections(elf);
+      if (values.source) {
+        const lines = sourceLines(elf);
+        sections = sections.map((s) => ({ ...s, lineInfo: lines.get(s.name) ?? [] }));
+      }
       if (values.section !== undefined) {
         sections = sections.filter((s) => s.name === values.section);
         if (sections.length === 0)
@@ -47,19 +61,31 @@ FILE is an eBPF ELF object (every executable section, each function under its sy
       }
     } else {
       if (values.section !== undefined) throw new TsbpfError('usage', '--section needs an ELF object');
+      if (values.source)
+        throw new TsbpfError('usage', '--source needs an ELF object with .BTF.ext line info');
       sections = [{ name: '', data: bytes, symbols: [] }];
     }
 
     if (values.json) {
-      const out = sections.map((s) => ({
-        section: s.name,
-        insns: decode(s.data, { bigEndian }).map((insn) => ({
-          pc: insn.pc,
-          bytes: toHex(s.data.subarray(insn.pc * 8, insn.pc * 8 + (insn.imm2 === undefined ? 8 : 16)), ''),
-          text: formatInsn(insn, format),
-          ...(insn.problem ? { problem: insn.problem } : {}),
-        })),
-      }));
+      const out = sections.map((s) => {
+        const source = new Map((s.lineInfo ?? []).map((r) => [r.insnOff / 8, r]));
+        return {
+          section: s.name,
+          insns: decode(s.data, { bigEndian }).map((insn) => {
+            const src = source.get(insn.pc);
+            return {
+              pc: insn.pc,
+              bytes: toHex(
+                s.data.subarray(insn.pc * 8, insn.pc * 8 + (insn.imm2 === undefined ? 8 : 16)),
+                '',
+              ),
+              text: formatInsn(insn, format),
+              ...(insn.problem ? { problem: insn.problem } : {}),
+              ...(src ? { source: { file: src.fileName, line: src.lineNum, text: src.line } } : {}),
+            };
+          }),
+        };
+      });
       io.stdout(`${JSON.stringify(out, null, 2)}\n`);
     } else if (isElf(bytes)) {
       io.stdout(disassembleObject(sections, { ...format, bigEndian, fileName: basename(path) }));
@@ -69,3 +95,16 @@ FILE is an eBPF ELF object (every executable section, each function under its sy
     return 0;
   },
 };
+
+/** The .BTF.ext line info of an object, by code section (empty when the object has none). */
+function sourceLines(elf: ElfFile): Map<string, DisasmLineInfo[]> {
+  const out = new Map<string, DisasmLineInfo[]>();
+  const btfSec = sectionByName(elf, '.BTF');
+  const extSec = sectionByName(elf, '.BTF.ext');
+  if (btfSec === undefined || extSec === undefined) return out;
+  const ext = parseBtfExt(extSec.data, parseBtf(btfSec.data));
+  for (const part of ext.lineInfo) {
+    out.set(part.section, [...(out.get(part.section) ?? []), ...part.records]);
+  }
+  return out;
+}
