@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { isTsbpfError, TsbpfError } from '../errors.js';
 import { assembleConformance } from '../isa/asm/conformance.js';
 import { decode, type Insn } from '../isa/insn.js';
-import { type HelperFn, type HelperTable, type InterpreterOptions, prepare } from '../vm/interpreter.js';
+import { type Engine, type EngineOptions, prepareProgram } from '../vm/engine.js';
+import type { HelperFn, HelperTable } from '../vm/interpreter.js';
 
 export interface ConformanceTest {
   /** Assembly source, if the file has an `asm` section. */
@@ -133,6 +134,10 @@ export interface RunConformanceOptions {
   /** Instruction budget per test (default 1,000,000). */
   budget?: number;
   helpers?: HelperTable;
+  /** Which engine runs the tests (default: the engine switch's default, the interpreter). */
+  engine?: Engine;
+  /** JIT only: constant blinding. */
+  blind?: boolean;
 }
 
 /** Runs one parsed test and judges it. Never throws for bad tests: the failure is the verdict. */
@@ -141,9 +146,11 @@ export function judgeConformance(
   test: ConformanceTest,
   options: RunConformanceOptions = {},
 ): ConformanceOutcome {
-  const interp: InterpreterOptions = {
+  const interp: EngineOptions = {
     helpers: options.helpers ?? CONFORMANCE_HELPERS,
     budget: options.budget ?? 1_000_000,
+    engine: options.engine,
+    blind: options.blind,
   };
   let r0: bigint;
   try {
@@ -151,7 +158,12 @@ export function judgeConformance(
       throw new TsbpfError('usage', 'the test has neither a result nor an error section');
     }
     const insns = conformanceProgram(test);
-    r0 = prepare(insns, interp).run({ mem: test.mem }).r0;
+    const program = prepareProgram(insns, interp);
+    try {
+      r0 = program.run({ mem: test.mem }).r0;
+    } finally {
+      program.dispose?.();
+    }
   } catch (e) {
     if (!isTsbpfError(e)) throw e;
     const error = `${e.code}: ${e.message}`;
@@ -234,12 +246,18 @@ export function runConformancePlugin(
     const program = hexBytes(programHex, 'program');
     const mem = memHex !== undefined && memHex.trim() !== '' ? hexBytes(memHex, 'memory') : undefined;
     const insns = decode(program);
-    const r = prepare(insns, {
+    const prepared = prepareProgram(insns, {
       helpers: options.helpers ?? CONFORMANCE_HELPERS,
       budget: options.budget ?? 1_000_000,
-    }).run({
-      mem,
+      engine: options.engine,
+      blind: options.blind,
     });
+    let r: { r0: bigint };
+    try {
+      r = prepared.run({ mem });
+    } finally {
+      prepared.dispose?.();
+    }
     return { stdout: `${r.r0.toString(16)}\n`, exitCode: 0 };
   } catch (e) {
     if (!isTsbpfError(e)) throw e;

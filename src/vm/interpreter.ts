@@ -69,6 +69,11 @@ export interface HelperContext {
   stop(r0: bigint): void;
   /** The pc of the call instruction (an addition, for helpers' error messages). */
   readonly pc?: number;
+  /**
+   * Calls a BPF function of the running program (`address`: a BPF_PSEUDO_FUNC value the program
+   * passed, e.g. a bpf_loop callback) with r1..r5 = args, on fresh stack frames; returns its r0.
+   */
+  callFunction?(address: bigint, args: readonly bigint[]): bigint;
 }
 export type HelperTable = ReadonlyMap<number, HelperFn>;
 export interface InterpreterOptions {
@@ -86,6 +91,13 @@ export interface InterpreterOptions {
 export interface RunInput {
   /** Copied into VM memory; r1 = its address, r2 = its length; r1 = r2 = 0 when absent. */
   mem?: Uint8Array;
+  /** Initial r1 instead of `mem`'s address (a program context already in VM memory); r2 is then 0. */
+  r1?: bigint;
+  /**
+   * Where the legacy packet loads (LD_ABS/LD_IND) read (default: `mem`). Read at every load, so the
+   * caller may move it (a helper that changes the packet updates `base`/`length`).
+   */
+  packet?: { base: number; length: number };
 }
 export interface RunResult {
   /** r0 at exit, unsigned 64-bit. */
@@ -96,6 +108,8 @@ export interface RunResult {
 }
 export interface PreparedProgram {
   run(input?: RunInput): RunResult;
+  /** Releases what the program holds in the address space (the JIT's stack frames); optional. */
+  dispose?(): void;
 }
 
 export const DEFAULT_BUDGET = 10_000_000;
@@ -321,6 +335,9 @@ class Program implements PreparedProgram {
   private readonly usesFrames: boolean;
   private readonly usesFuncAddr: boolean;
   private readonly source: readonly Insn[];
+  /** Working arrays reused by every run (a typed-array allocation costs more than a short program). */
+  private scratch: Scratch | undefined;
+  private busy = false;
 
   constructor(insns: readonly Insn[], options: InterpreterOptions) {
     this.helpers = options.helpers ?? new Map();
@@ -605,7 +622,10 @@ class Program implements PreparedProgram {
     const regions: Region[] = [];
     try {
       const frames = this.usesFrames ? MAX_CALL_FRAMES : 1;
-      const frameTops = new Float64Array(frames);
+      // Reuse the working arrays unless this is a re-entrant run (a helper running the same program).
+      if (this.scratch === undefined) this.scratch = makeScratch(this.constLo.length);
+      const scratch = this.busy ? makeScratch(this.constLo.length) : this.scratch;
+      const frameTops = scratch.frameTops;
       for (let f = 0; f < frames; f++) {
         const r = space.allocate(MAX_BPF_STACK, `stack frame ${f}`, { align: 16 });
         regions.push(r);
@@ -631,6 +651,10 @@ class Program implements PreparedProgram {
         frameTops,
         memBase: memRegion?.base ?? 0,
         memLen: memRegion?.size ?? 0,
+        r1: input.r1,
+        pkt: input.packet ?? { base: memRegion?.base ?? 0, length: memRegion?.size ?? 0 },
+        entry: 0,
+        args: undefined,
         codeBase,
         count: 0,
       };
@@ -643,8 +667,16 @@ class Program implements PreparedProgram {
         get pc() {
           return state.pc;
         },
+        callFunction: (address: bigint, args: readonly bigint[]) => this.callFunction(state, address, args),
       };
-      const r0 = this.execute(state);
+      const wasBusy = this.busy;
+      this.busy = true;
+      let r0: bigint;
+      try {
+        r0 = this.execute(state, scratch);
+      } finally {
+        this.busy = wasBusy;
+      }
       const result: RunResult = { r0, insnCount: state.count };
       if (memRegion) result.mem = space.u8.slice(memRegion.base, memRegion.end);
       return result;
@@ -721,6 +753,62 @@ class Program implements PreparedProgram {
     return st.stopped;
   }
 
+  /** Runs the function at `address` (a BPF_PSEUDO_FUNC value of this run) to its exit: HelperContext.callFunction. */
+  private callFunction(outer: RunState, address: bigint, args: readonly bigint[]): bigint {
+    const rel = address >= BigInt(outer.codeBase) ? Number(address - BigInt(outer.codeBase)) : -1;
+    if (
+      outer.codeBase === 0 ||
+      rel < 0 ||
+      rel >= this.slotCount * 8 ||
+      rel % 8 !== 0 ||
+      !this.starts[rel / 8]
+    ) {
+      throw new TsbpfError(
+        'runtime',
+        `pc ${outer.pc}: callback ${hex(address)} is not a function of this program`,
+        {
+          pc: outer.pc,
+        },
+      );
+    }
+    const space = outer.space;
+    const regions: Region[] = [];
+    try {
+      const scratch = makeScratch(this.constLo.length);
+      const frameTops = scratch.frameTops;
+      for (let f = 0; f < MAX_CALL_FRAMES; f++) {
+        const r = space.allocate(MAX_BPF_STACK, `callback stack frame ${f}`, { align: 16 });
+        regions.push(r);
+        frameTops[f] = r.end;
+      }
+      const state: RunState = {
+        ...outer,
+        frameTops,
+        entry: rel / 8,
+        args,
+        stopped: false,
+        stopValue: 0n,
+        count: 0,
+      };
+      state.ctx = {
+        memory: space,
+        stop(r0: bigint) {
+          state.stopped = true;
+          state.stopValue = BigInt.asUintN(64, r0);
+        },
+        get pc() {
+          return state.pc;
+        },
+        callFunction: (a: bigint, g: readonly bigint[]) => this.callFunction(state, a, g),
+      };
+      const r0 = this.execute(state, scratch);
+      outer.count += state.count;
+      return r0;
+    } finally {
+      for (let i = regions.length - 1; i >= 0; i--) space.freeRegion(regions[i]);
+    }
+  }
+
   /** Where callx goes: a slot for a function address, -1 for a helper id, or a runtime error. */
   private callxTarget(st: RunState, lo: number, hi: number, pc: number): number {
     const rel = (lo >>> 0) - st.codeBase;
@@ -742,30 +830,46 @@ class Program implements PreparedProgram {
     );
   }
 
-  private execute(st: RunState): bigint {
+  private execute(st: RunState, scratch: Scratch): bigint {
     const { OP, DST, SRC, OFF, IMM } = this;
     const space = st.space;
-    const LO = this.constLo.slice();
-    const HI = this.constHi.slice();
+    const { LO, HI, retPc, saved } = scratch;
+    if (!scratch.ready) {
+      // first use: copy the constants in (runs never write them: every dst is a register 0..10)
+      LO.set(this.constLo);
+      HI.set(this.constHi);
+      scratch.ready = true;
+    }
+    LO.fill(0, 0, CONST_BASE);
+    HI.fill(0, 0, CONST_BASE);
     let dv = space.view;
     const budget = this.budget;
     const frameTops = st.frameTops;
     // call frames: return pc and r6..r10 saved per depth
-    const retPc = new Int32Array(MAX_CALL_FRAMES);
-    const saved = new Int32Array(MAX_CALL_FRAMES * 10);
     let depth = 0;
 
     LO[1] = st.memBase;
     HI[1] = 0;
     LO[2] = st.memLen;
     HI[2] = 0;
+    if (st.args !== undefined) {
+      for (let r = 1; r <= 5; r++) {
+        const v = st.args[r - 1] ?? 0n;
+        LO[r] = Number(BigInt.asIntN(32, v));
+        HI[r] = Number(BigInt.asIntN(32, v >> 32n));
+      }
+    } else if (st.r1 !== undefined) {
+      LO[1] = Number(BigInt.asIntN(32, st.r1));
+      HI[1] = Number(BigInt.asIntN(32, st.r1 >> 32n));
+      LO[2] = 0;
+    }
     LO[10] = frameTops[0];
     HI[10] = 0;
     // The current stack frame [fLo, fHi): checked before the address space's cache.
     let fHi = frameTops[0];
     let fLo = fHi - MAX_BPF_STACK;
 
-    let pc = 0;
+    let pc = st.entry;
     let count = 0;
     for (;;) {
       if (++count > budget) {
@@ -1409,12 +1513,13 @@ class Program implements PreparedProgram {
           const sz = DST[pc];
           const s = SRC[pc];
           const off = s < 0 ? IMM[pc] : (LO[s] + IMM[pc]) | 0;
-          if (off < 0 || off + sz > st.memLen) {
+          const pk = st.pkt;
+          if (off < 0 || off + sz > pk.length) {
             // The kernel ends the program with r0 = 0 when a legacy packet load is out of bounds.
             st.count = count;
             return 0n;
           }
-          const a = st.memBase + off;
+          const a = pk.base + off;
           LO[0] = sz === 1 ? dv.getUint8(a) : sz === 2 ? dv.getUint16(a, false) : dv.getInt32(a, false);
           HI[0] = 0;
           pc++;
@@ -1436,6 +1541,27 @@ class Program implements PreparedProgram {
   }
 }
 
+interface Scratch {
+  LO: Int32Array;
+  HI: Int32Array;
+  retPc: Int32Array;
+  saved: Int32Array;
+  frameTops: Float64Array;
+  /** The constants have been copied in. */
+  ready: boolean;
+}
+
+function makeScratch(regs: number): Scratch {
+  return {
+    LO: new Int32Array(regs),
+    HI: new Int32Array(regs),
+    retPc: new Int32Array(MAX_CALL_FRAMES),
+    saved: new Int32Array(MAX_CALL_FRAMES * 10),
+    frameTops: new Float64Array(MAX_CALL_FRAMES),
+    ready: false,
+  };
+}
+
 interface RunState {
   space: AddressSpace;
   ctx: HelperContext;
@@ -1445,6 +1571,14 @@ interface RunState {
   frameTops: Float64Array;
   memBase: number;
   memLen: number;
+  /** RunInput.r1. */
+  r1: bigint | undefined;
+  /** Where LD_ABS/LD_IND read. */
+  pkt: { base: number; length: number };
+  /** First slot to run (0, or a callback's entry). */
+  entry: number;
+  /** r1..r5 of a callback. */
+  args: readonly bigint[] | undefined;
   codeBase: number;
   count: number;
 }

@@ -1,0 +1,1368 @@
+/**
+ * eBPF → WebAssembly: one module per program, one function per entry point (the program, and
+ * each bpf-to-bpf subprogram or function address). The module imports the VM's one
+ * WebAssembly.Memory, so a pointer in a register is the same number in both worlds.
+ *
+ * - Registers r0..r10 are i64 locals. 32-bit ALU operations compute on i32 and zero-extend.
+ * - Basic blocks become structured control flow (structure.ts).
+ * - Every instruction has the interpreter's semantics (division by zero, INT_MIN / -1, shift masks,
+ *   movsx, bswap, 32-bit zero extension); the interpreter is the reference and the tests compare.
+ * - Loads and stores are checked against the address space's regions: r10-relative accesses with
+ *   a constant offset inside the current frame need no run-time check; other accesses try the
+ *   current frame, then a one-entry region cache (wasm globals), then call the host (`access`),
+ *   which checks the regions, refills the cache or throws the interpreter's error.
+ * - Atomics are plain load-op-store sequences: the memory is not shared and the VM runs one
+ *   program at a time on one thread, so that is exact.
+ * - The instruction budget is counted per basic block (count += block length), with a check at
+ *   each block entry; the host works out the exact pc where the budget ran out.
+ * - Helpers, faults, traps and budget errors go through a handful of imported host functions.
+ */
+import { TsbpfError } from '../../errors.js';
+import type { Insn } from '../../isa/insn.js';
+import {
+  BPF_ABS,
+  BPF_ADD,
+  BPF_ALU,
+  BPF_ALU64,
+  BPF_AND,
+  BPF_ARSH,
+  BPF_CALL,
+  BPF_CMPXCHG,
+  BPF_DIV,
+  BPF_END,
+  BPF_EXIT,
+  BPF_FETCH,
+  BPF_JA,
+  BPF_JEQ,
+  BPF_JGE,
+  BPF_JGT,
+  BPF_JLE,
+  BPF_JLT,
+  BPF_JMP,
+  BPF_JMP32,
+  BPF_JNE,
+  BPF_JSET,
+  BPF_JSGE,
+  BPF_JSGT,
+  BPF_JSLE,
+  BPF_JSLT,
+  BPF_K,
+  BPF_LD,
+  BPF_LDX,
+  BPF_LOAD_ACQ,
+  BPF_LSH,
+  BPF_MEM,
+  BPF_MEMSX,
+  BPF_MOD,
+  BPF_MOV,
+  BPF_MUL,
+  BPF_NEG,
+  BPF_OR,
+  BPF_PSEUDO_CALL,
+  BPF_PSEUDO_FUNC,
+  BPF_PSEUDO_KFUNC_CALL,
+  BPF_RSH,
+  BPF_ST,
+  BPF_STORE_REL,
+  BPF_STX,
+  BPF_SUB,
+  BPF_TO_BE,
+  BPF_X,
+  BPF_XCHG,
+  BPF_XOR,
+  cls,
+  MAX_BPF_STACK,
+  MAX_CALL_FRAMES,
+  mode,
+  OPCODE_LD_IMM64,
+  op,
+  SIZE_BYTES,
+  size,
+  srcBit,
+} from '../../isa/opcodes.js';
+import { structure } from './structure.js';
+import { CodeWriter, F64, FC, I32, I64, type ModuleSpec, Op, writeModule } from './wasm.js';
+
+/** Imported host functions (function indices). */
+export const Imp = { helper: 0, access: 1, trap: 2, budget: 3, callx: 4, stop0: 5, deep: 6 } as const;
+const IMPORT_NAMES = ['helper', 'access', 'trap', 'budget', 'callx', 'stop0', 'deep'];
+/** Globals: the imported blinding key, then the module's own. */
+export const G = { key: 0, rlo: 1, rend: 2, wlo: 3, wend: 4, count: 5, pktBase: 6, pktLen: 7 } as const;
+export const GLOBAL_NAMES = ['key', 'rlo', 'rend', 'wlo', 'wend', 'count', 'pkt_base', 'pkt_len'];
+const T = { helper: 0, access: 1, i32v: 2, callx: 3, vv: 4, deep: 5, entry: 6, sub: 7 } as const;
+const FIRST_FUNC = IMPORT_NAMES.length;
+
+export interface CompileOptions {
+  /** Largest instruction count a run may execute; Infinity: no checks. */
+  budget: number;
+  /** Constant blinding key (lo, hi), or undefined for no blinding. */
+  blindKey?: [number, number];
+  forceDispatch?: boolean;
+  /** Top address (r10) of each stack frame, by call depth. */
+  frameTops: readonly number[];
+  /** Base address of the read-only 'code' region function addresses point into (0: none). */
+  codeBase: number;
+}
+
+export interface CompiledFunction {
+  name: string;
+  entryPc: number;
+  kind: 'entry' | 'sub';
+  /** Function index in the module. */
+  index: number;
+  /** Code (after the locals declaration). */
+  body: Uint8Array;
+  /** Types of the declared locals after the parameters, and the parameter types. */
+  params: number[];
+  locals: number[];
+  /** Pairs (byte offset in body, eBPF pc): where each instruction's code starts. */
+  marks: number[];
+  mode: 'structured' | 'dispatch';
+}
+
+export interface CompiledProgram {
+  bytes: Uint8Array;
+  functions: CompiledFunction[];
+  /** Trap messages by index (jump out of range, fell off the end, kfunc...). */
+  traps: string[];
+  /** Per basic block: the pcs of its instructions (budget errors name the exact one). */
+  blockPcs: Int32Array[];
+  /** callx: table index of the function entered at a pc. */
+  tableIndex: Map<number, number>;
+  /** Names of the module's types, imports and globals, for the text dump. */
+  importNames: string[];
+  stats: { insns: number; blocks: number; functions: number; dispatch: number; loops: number };
+}
+
+/** What the program as a whole needs (computed once, shared by all functions). */
+interface Analysis {
+  n: number;
+  insns: readonly Insn[];
+  /** Instruction index at a slot, or -1. */
+  at: Int32Array;
+  traps: string[];
+  usesStack: boolean;
+  usesLdAbs: boolean;
+  r10Mutable: boolean;
+  blocks: Block[];
+  blockAt: Int32Array;
+  /** Entry pcs of bpf-to-bpf calls and function addresses (each becomes a function of its own). */
+  callees: number[];
+  /** A jump/call target, or a trap -(k + 1) saying why it is not one. */
+  resolve(from: number, t: number, what: string): number;
+  /** The trap -(k + 1) with this message. */
+  trap(msg: string): number;
+}
+
+interface Block {
+  id: number;
+  start: number;
+  /** pcs of the instructions. */
+  pcs: number[];
+  /** Successor slots; negative: trap -(k + 1). For a conditional jump: [taken, fallthrough]. */
+  succ: number[];
+  cond: boolean;
+}
+
+const regDefs = (insn: Insn): number[] => {
+  const c = cls(insn.code);
+  if (c === BPF_ALU || c === BPF_ALU64 || c === BPF_LDX) return [insn.dst];
+  if (insn.code === OPCODE_LD_IMM64) return [insn.dst];
+  if (c === BPF_STX && mode(insn.code) === 0xc0) {
+    if (insn.imm === BPF_LOAD_ACQ) return [insn.dst];
+    if (insn.imm === BPF_CMPXCHG) return [0];
+    if (insn.imm & BPF_FETCH) return [insn.src];
+  }
+  return [];
+};
+
+function analyse(insns: readonly Insn[]): Analysis {
+  const pcs: number[] = [];
+  let n = 0;
+  for (const insn of insns) {
+    pcs.push(n);
+    n += insn.code === OPCODE_LD_IMM64 ? 2 : 1;
+  }
+  const at = new Int32Array(n + 1).fill(-1);
+  for (let i = 0; i < insns.length; i++) at[pcs[i]] = i;
+  const traps: string[] = [];
+  const trapIds = new Map<string, number>();
+  const trap = (msg: string): number => {
+    let k = trapIds.get(msg);
+    if (k === undefined) {
+      k = traps.length;
+      traps.push(msg);
+      trapIds.set(msg, k);
+    }
+    return -(k + 1);
+  };
+  const fell = () =>
+    trap(
+      `pc ${n - 1}: execution fell off the end of the program (the last instruction must be exit or a jump)`,
+    );
+  const target = (from: number, t: number, what: string): number => {
+    if (t < 0 || t >= n) return trap(`pc ${from}: ${what} out of range from insn ${from} to ${t}`);
+    if (at[t] < 0) return trap(`pc ${from}: ${what} into the middle of ldimm64 insn ${t - 1}`);
+    return t;
+  };
+
+  let usesStack = false;
+  let usesLdAbs = false;
+  let r10Mutable = false;
+  const leader = new Uint8Array(n + 1);
+  leader[0] = 1;
+  const entries = new Set<number>();
+  /** Per instruction index: resolved successor info. */
+  const jumpTo = new Int32Array(insns.length);
+  const ends = new Uint8Array(insns.length); // 1: ends a block
+  for (let i = 0; i < insns.length; i++) {
+    const insn = insns[i];
+    const pc = pcs[i];
+    const c = cls(insn.code);
+    const o = op(insn.code);
+    if (insn.dst === 10 || (insn.src === 10 && insn.code !== OPCODE_LD_IMM64)) usesStack = true;
+    if (regDefs(insn).includes(10)) r10Mutable = true;
+    const next = pc + (insn.code === OPCODE_LD_IMM64 ? 2 : 1);
+    if (c === BPF_JMP || c === BPF_JMP32) {
+      if (o === BPF_JA || (o !== BPF_CALL && o !== BPF_EXIT)) {
+        const t = target(pc, pc + 1 + (o === BPF_JA && c === BPF_JMP32 ? insn.imm : insn.off), 'jump');
+        jumpTo[i] = t;
+        if (t >= 0) leader[t] = 1;
+        ends[i] = 1;
+      } else if (o === BPF_EXIT) ends[i] = 1;
+      else {
+        ends[i] = 1; // calls end blocks: the count must be exact when the callee or helper runs
+        if (srcBit(insn.code) === BPF_K && insn.src === BPF_PSEUDO_CALL) {
+          const t = target(pc, pc + 1 + insn.imm, 'call');
+          jumpTo[i] = t;
+          if (t >= 0) entries.add(t);
+        }
+      }
+    } else if (c === BPF_LD) {
+      if (insn.code === OPCODE_LD_IMM64) {
+        if (insn.src === BPF_PSEUDO_FUNC) {
+          const t = target(pc, pc + 1 + insn.imm, 'function address');
+          jumpTo[i] = t;
+          if (t >= 0) entries.add(t);
+        } else if (insn.src !== 0) ends[i] = 1; // traps
+      } else {
+        usesLdAbs = true;
+        ends[i] = 1; // may end the program (out of range)
+      }
+    }
+    if (ends[i]) leader[next] = 1;
+  }
+  for (const e of entries) leader[e] = 1;
+
+  const blocks: Block[] = [];
+  const blockAt = new Int32Array(n + 1).fill(-1);
+  let cur: Block | undefined;
+  for (let i = 0; i < insns.length; i++) {
+    const pc = pcs[i];
+    if (leader[pc] || cur === undefined) {
+      cur = { id: blocks.length, start: pc, pcs: [], succ: [], cond: false };
+      blocks.push(cur);
+      blockAt[pc] = cur.id;
+    }
+    cur.pcs.push(pc);
+    const insn = insns[i];
+    const next = pc + (insn.code === OPCODE_LD_IMM64 ? 2 : 1);
+    const nextOrFell = next >= n ? fell() : next;
+    if (ends[i] || leader[next] || next >= n) {
+      const c = cls(insn.code);
+      const o = op(insn.code);
+      if ((c === BPF_JMP || c === BPF_JMP32) && o === BPF_JA) cur.succ = [jumpTo[i]];
+      else if ((c === BPF_JMP || c === BPF_JMP32) && o === BPF_EXIT) cur.succ = [];
+      else if ((c === BPF_JMP || c === BPF_JMP32) && o !== BPF_CALL) {
+        cur.succ = jumpTo[i] === nextOrFell ? [nextOrFell] : [jumpTo[i], nextOrFell];
+        cur.cond = cur.succ.length === 2;
+      } else if (insn.code === OPCODE_LD_IMM64 && insn.src !== 0 && insn.src !== BPF_PSEUDO_FUNC)
+        cur.succ = [];
+      else if (
+        c === BPF_JMP &&
+        o === BPF_CALL &&
+        insn.src === BPF_PSEUDO_KFUNC_CALL &&
+        srcBit(insn.code) === BPF_K
+      )
+        cur.succ = [];
+      else cur.succ = [nextOrFell];
+      cur = undefined;
+    }
+  }
+  return {
+    n,
+    insns,
+    at,
+    traps,
+    usesStack,
+    usesLdAbs,
+    r10Mutable,
+    blocks,
+    blockAt,
+    callees: [...entries].sort((a, b) => a - b),
+    resolve: target,
+    trap,
+  };
+}
+
+interface Layout {
+  reg: number[];
+  depth: number;
+  count: number;
+  a: number;
+  t: number;
+  t2: number;
+  fpLo: number;
+  a32: number;
+  lbl: number;
+  fpLo32: number;
+  t32: number;
+}
+
+// entry(memBase i32, memLen i32, r1 i64, useR1 i32, pktBase i32, pktLen i32):
+// locals i64 r0..r10, count, a, t, t2, fpLo; i32 depth, a32, lbl, fpLo32, t32
+const ENTRY_PARAMS = [I32, I32, I64, I32, I32, I32];
+const ENTRY: Layout = {
+  reg: [6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+  count: 17,
+  a: 18,
+  t: 19,
+  t2: 20,
+  fpLo: 21,
+  depth: 22,
+  a32: 23,
+  lbl: 24,
+  fpLo32: 25,
+  t32: 26,
+};
+const ENTRY_LOCALS = [...Array(16).fill(I64), ...Array(5).fill(I32)];
+// sub(r1..r5 i64, depth i32, r10 i64): locals i64 r0, r6..r9, count, a, t, t2, fpLo; i32 a32, lbl, fpLo32, t32
+const SUB: Layout = {
+  reg: [7, 0, 1, 2, 3, 4, 8, 9, 10, 11, 6],
+  depth: 5,
+  count: 12,
+  a: 13,
+  t: 14,
+  t2: 15,
+  fpLo: 16,
+  a32: 17,
+  lbl: 18,
+  fpLo32: 19,
+  t32: 20,
+};
+const SUB_LOCALS = [...Array(10).fill(I64), ...Array(4).fill(I32)];
+const SUB_PARAMS = [I64, I64, I64, I64, I64, I32, I64];
+
+const ALU64: Record<number, number> = {
+  [BPF_ADD]: Op.i64_add,
+  [BPF_SUB]: Op.i64_sub,
+  [BPF_MUL]: Op.i64_mul,
+  [BPF_OR]: Op.i64_or,
+  [BPF_AND]: Op.i64_and,
+  [BPF_XOR]: Op.i64_xor,
+  [BPF_LSH]: Op.i64_shl,
+  [BPF_RSH]: Op.i64_shr_u,
+  [BPF_ARSH]: Op.i64_shr_s,
+};
+const ALU32: Record<number, number> = {
+  [BPF_ADD]: Op.i32_add,
+  [BPF_SUB]: Op.i32_sub,
+  [BPF_MUL]: Op.i32_mul,
+  [BPF_OR]: Op.i32_or,
+  [BPF_AND]: Op.i32_and,
+  [BPF_XOR]: Op.i32_xor,
+  [BPF_LSH]: Op.i32_shl,
+  [BPF_RSH]: Op.i32_shr_u,
+  [BPF_ARSH]: Op.i32_shr_s,
+};
+const CMP64: Record<number, number> = {
+  [BPF_JEQ]: Op.i64_eq,
+  [BPF_JNE]: Op.i64_ne,
+  [BPF_JGT]: Op.i64_gt_u,
+  [BPF_JGE]: Op.i64_ge_u,
+  [BPF_JLT]: Op.i64_lt_u,
+  [BPF_JLE]: Op.i64_le_u,
+  [BPF_JSGT]: Op.i64_gt_s,
+  [BPF_JSGE]: Op.i64_ge_s,
+  [BPF_JSLT]: Op.i64_lt_s,
+  [BPF_JSLE]: Op.i64_le_s,
+};
+const CMP32: Record<number, number> = {
+  [BPF_JEQ]: Op.i32_eq,
+  [BPF_JNE]: Op.i32_ne,
+  [BPF_JGT]: Op.i32_gt_u,
+  [BPF_JGE]: Op.i32_ge_u,
+  [BPF_JLT]: Op.i32_lt_u,
+  [BPF_JLE]: Op.i32_le_u,
+  [BPF_JSGT]: Op.i32_gt_s,
+  [BPF_JSGE]: Op.i32_ge_s,
+  [BPF_JSLT]: Op.i32_lt_s,
+  [BPF_JSLE]: Op.i32_le_s,
+};
+const LOAD_U: Record<number, number> = {
+  1: Op.i64_load8_u,
+  2: Op.i64_load16_u,
+  4: Op.i64_load32_u,
+  8: Op.i64_load,
+};
+const LOAD_S: Record<number, number> = { 1: Op.i64_load8_s, 2: Op.i64_load16_s, 4: Op.i64_load32_s };
+const STORE: Record<number, number> = {
+  1: Op.i64_store8,
+  2: Op.i64_store16,
+  4: Op.i64_store32,
+  8: Op.i64_store,
+};
+const ALIGN: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
+const ATOMIC32: Record<number, number> = {
+  [BPF_ADD]: Op.i32_add,
+  [BPF_OR]: Op.i32_or,
+  [BPF_AND]: Op.i32_and,
+  [BPF_XOR]: Op.i32_xor,
+};
+const ATOMIC64: Record<number, number> = {
+  [BPF_ADD]: Op.i64_add,
+  [BPF_OR]: Op.i64_or,
+  [BPF_AND]: Op.i64_and,
+  [BPF_XOR]: Op.i64_xor,
+};
+const BLOCK_I64 = I64;
+
+const TWO32 = 4294967296;
+
+/** Compiles a program that the interpreter's prepare() has already accepted. */
+export function compileProgram(insns: readonly Insn[], options: CompileOptions): CompiledProgram {
+  const A = analyse(insns);
+  const budgetChecks = Number.isFinite(options.budget) && options.budget < 2 ** 53;
+  const budget = budgetChecks ? Math.floor(options.budget) : 0;
+  const frameTops = options.frameTops;
+  const F0 = frameTops[0];
+  let stride = frameTops.length > 1 ? frameTops[1] - frameTops[0] : 0;
+  for (let d = 2; d < frameTops.length; d++) if (frameTops[d] - frameTops[d - 1] !== stride) stride = 0;
+  const key = options.blindKey;
+
+  // Functions: the program (entry kind) and every callable entry (sub kind).
+  const subEntries = A.callees;
+  const subIndex = new Map<number, number>();
+  const tableIndex = new Map<number, number>();
+  for (let i = 0; i < subEntries.length; i++) {
+    subIndex.set(subEntries[i], FIRST_FUNC + 1 + i);
+    tableIndex.set(subEntries[i], i);
+  }
+
+  // No loops and no calls: at most n instructions run, so a budget >= n needs no checks.
+  let hasBackEdge = false;
+  for (const b of A.blocks) for (const s of b.succ) if (s >= 0 && s <= b.start) hasBackEdge = true;
+  const checks = budgetChecks && (hasBackEdge || subEntries.length > 0 || A.n > budget);
+
+  const functions: CompiledFunction[] = [];
+  let dispatchCount = 0;
+  let loopCount = 0;
+
+  const compileFunction = (entryPc: number, kind: 'entry' | 'sub'): CompiledFunction => {
+    const L = kind === 'entry' ? ENTRY : SUB;
+    const R = L.reg;
+    const w = new CodeWriter(256);
+    const marks: number[] = [];
+
+    // Nodes: blocks reachable from the entry, plus one node per trap.
+    const nodeOfBlock = new Map<number, number>();
+    const nodeOfTrap = new Map<number, number>();
+    const nodes: { block?: Block; trap?: number }[] = [];
+    const succ: number[][] = [];
+    const nodeFor = (s: number): number => {
+      if (s < 0) {
+        const k = -s - 1;
+        let id = nodeOfTrap.get(k);
+        if (id === undefined) {
+          id = nodes.length;
+          nodeOfTrap.set(k, id);
+          nodes.push({ trap: k });
+          succ.push([]);
+        }
+        return id;
+      }
+      const b = A.blocks[A.blockAt[s]];
+      let id = nodeOfBlock.get(b.id);
+      if (id === undefined) {
+        id = nodes.length;
+        nodeOfBlock.set(b.id, id);
+        nodes.push({ block: b });
+        succ.push([]);
+        queue.push(id);
+      }
+      return id;
+    };
+    const queue: number[] = [];
+    nodeFor(entryPc);
+    for (let qi = 0; qi < queue.length; qi++) {
+      const id = queue[qi];
+      const b = nodes[id].block as Block;
+      succ[id] = b.succ.map(nodeFor);
+    }
+
+    // ---- constants (blinded when asked)
+    const k64 = (lo: number, hi: number = lo >> 31) => {
+      if (key) {
+        w.i64c(lo ^ key[0], hi ^ key[1]);
+        w.gget(G.key);
+        w.op(Op.i64_xor);
+      } else w.i64c(lo, hi);
+    };
+    const k32 = (v: number) => {
+      if (key) {
+        w.i32c(v ^ key[0]);
+        w.gget(G.key);
+        w.op(Op.i32_wrap_i64);
+        w.op(Op.i32_xor);
+      } else w.i32c(v);
+    };
+    const num64 = (v: number) => w.i64c((v % TWO32) | 0, Math.floor(v / TWO32));
+    const flushCount = () => {
+      w.get(L.count);
+      w.gset(G.count);
+    };
+
+    // ---- memory access: leaves the i32 address on the stack, returns the memarg offset
+    const address = (pc: number, base: number, off: number, sz: number, write: boolean): number => {
+      if (base === 10 && !A.r10Mutable && off >= -MAX_BPF_STACK && off + sz <= 0) {
+        if (kind === 'entry') {
+          w.i32c(0);
+          return F0 + off;
+        }
+        w.get(L.fpLo32);
+        return MAX_BPF_STACK + off;
+      }
+      w.get(R[base]);
+      if (off !== 0) {
+        w.i64c(off);
+        w.op(Op.i64_add);
+      }
+      w.set(L.a);
+      w.block();
+      // the current frame
+      w.get(L.a);
+      w.get(L.fpLo);
+      w.op(Op.i64_sub);
+      w.i64c(MAX_BPF_STACK - sz);
+      w.op(Op.i64_le_u);
+      w.brIf(0);
+      // the region the last checked access hit
+      w.get(L.a);
+      w.gget(write ? G.wlo : G.rlo);
+      w.op(Op.i64_ge_u);
+      w.get(L.a);
+      w.gget(write ? G.wend : G.rend);
+      w.i64c(sz);
+      w.op(Op.i64_sub);
+      w.op(Op.i64_le_u);
+      w.op(Op.i32_and);
+      w.brIf(0);
+      // the host: checks the regions, refills the cache or throws
+      w.i32c(pc);
+      w.get(L.a);
+      w.op(Op.i32_wrap_i64);
+      w.get(L.a);
+      w.i64c(32);
+      w.op(Op.i64_shr_u);
+      w.op(Op.i32_wrap_i64);
+      w.i32c(sz | (write ? 16 : 0));
+      w.call(Imp.access);
+      w.op(Op.end);
+      w.get(L.a);
+      w.op(Op.i32_wrap_i64);
+      return 0;
+    };
+
+    const invalidateCache = () => {
+      w.i64c(-1);
+      w.gset(G.rlo);
+      w.i64c(-1);
+      w.gset(G.wlo);
+    };
+
+    const helperCall = (pc: number, id: () => void) => {
+      flushCount();
+      id();
+      w.i32c(pc);
+      for (let r = 1; r <= 5; r++) w.get(R[r]);
+      w.call(Imp.helper);
+      w.set(R[0]);
+      invalidateCache();
+    };
+
+    const calleeFrame = () => {
+      // pushes the callee's r10 (frame top at depth + 1)
+      if (stride !== 0) {
+        w.get(L.fpLo);
+        w.i64c(MAX_BPF_STACK + stride);
+        w.op(Op.i64_add);
+        return;
+      }
+      num64(frameTops[frameTops.length - 1]);
+      w.set(L.t2);
+      for (let d = 1; d < frameTops.length - 1; d++) {
+        num64(frameTops[d]);
+        w.get(L.t2);
+        w.get(L.depth);
+        w.i32c(d - 1);
+        w.op(Op.i32_eq);
+        w.op(Op.select);
+        w.set(L.t2);
+      }
+      w.get(L.t2);
+    };
+
+    const localCall = (pc: number, call: () => void) => {
+      w.get(L.depth);
+      w.i32c(MAX_CALL_FRAMES - 2);
+      w.op(Op.i32_gt_s);
+      w.block(Op.if);
+      w.i32c(pc);
+      w.get(L.depth);
+      w.call(Imp.deep);
+      w.op(Op.unreachable);
+      w.op(Op.end);
+      flushCount();
+      for (let r = 1; r <= 5; r++) w.get(R[r]);
+      w.get(L.depth);
+      w.i32c(1);
+      w.op(Op.i32_add);
+      calleeFrame();
+      call();
+      w.set(R[0]);
+      w.gget(G.count);
+      w.set(L.count);
+    };
+
+    const exit = () => {
+      if (kind === 'entry') {
+        // the program returns (r0, instruction count): a global read from JavaScript costs more than the run
+        w.get(R[0]);
+        w.get(L.count);
+        w.op(Op.f64_convert_i64_u);
+      } else {
+        flushCount();
+        w.get(R[0]);
+      }
+      w.op(Op.return);
+    };
+
+    const trapNow = (k: number) => {
+      w.i32c(k);
+      w.call(Imp.trap);
+      w.op(Op.unreachable);
+    };
+
+    const alu = (insn: Insn) => {
+      const { code, dst, imm, off } = insn;
+      const is64 = cls(code) === BPF_ALU64;
+      const o = op(code);
+      const isX = srcBit(code) === BPF_X;
+      const d = R[dst];
+      const s = R[insn.src];
+      const opnd64 = () => (isX ? w.get(s) : k64(imm));
+      const opnd32 = () => {
+        if (isX) {
+          w.get(s);
+          w.op(Op.i32_wrap_i64);
+        } else k32(imm);
+      };
+      const d32 = () => {
+        w.get(d);
+        w.op(Op.i32_wrap_i64);
+      };
+      const zext = () => w.op(Op.i64_extend_i32_u);
+      if (o === BPF_END) {
+        const swap = is64 || srcBit(code) === BPF_TO_BE;
+        if (!swap) {
+          if (imm === 16) {
+            w.get(d);
+            w.i64c(0xffff);
+            w.op(Op.i64_and);
+            w.set(d);
+          } else if (imm === 32) {
+            d32();
+            zext();
+            w.set(d);
+          }
+          return;
+        }
+        if (imm === 16) {
+          d32();
+          w.tee(L.a32);
+          w.i32c(8);
+          w.op(Op.i32_shl);
+          w.i32c(0xff00);
+          w.op(Op.i32_and);
+          w.get(L.a32);
+          w.i32c(8);
+          w.op(Op.i32_shr_u);
+          w.i32c(0xff);
+          w.op(Op.i32_and);
+          w.op(Op.i32_or);
+          zext();
+          w.set(d);
+        } else if (imm === 32) {
+          d32();
+          bswap32();
+          zext();
+          w.set(d);
+        } else {
+          const step = (shift: number, lo: number, hi: number) => {
+            w.get(d);
+            w.i64c(shift);
+            w.op(Op.i64_shr_u);
+            w.i64c(lo, hi);
+            w.op(Op.i64_and);
+            w.get(d);
+            w.i64c(lo, hi);
+            w.op(Op.i64_and);
+            w.i64c(shift);
+            w.op(Op.i64_shl);
+            w.op(Op.i64_or);
+            w.set(d);
+          };
+          step(8, 0x00ff00ff, 0x00ff00ff);
+          step(16, 0x0000ffff, 0x0000ffff);
+          w.get(d);
+          w.i64c(32);
+          w.op(Op.i64_rotl);
+          w.set(d);
+        }
+        return;
+      }
+      if (o === BPF_NEG) {
+        if (is64) {
+          w.i64c(0);
+          w.get(d);
+          w.op(Op.i64_sub);
+        } else {
+          w.i32c(0);
+          d32();
+          w.op(Op.i32_sub);
+          zext();
+        }
+        w.set(d);
+        return;
+      }
+      if (o === BPF_MOV) {
+        if (isX && off !== 0) {
+          w.get(s);
+          if (is64) w.op(off === 8 ? Op.i64_extend8_s : off === 16 ? Op.i64_extend16_s : Op.i64_extend32_s);
+          else {
+            w.op(Op.i32_wrap_i64);
+            w.op(off === 8 ? Op.i32_extend8_s : Op.i32_extend16_s);
+            zext();
+          }
+        } else if (is64) opnd64();
+        else if (isX) {
+          opnd32();
+          zext();
+        } else k64(imm, 0);
+        w.set(d);
+        return;
+      }
+      if (o === BPF_DIV || o === BPF_MOD) {
+        divmod(insn, is64, o === BPF_DIV, off === 1, isX, d, s);
+        return;
+      }
+      if (is64) {
+        w.get(d);
+        opnd64();
+        w.op(ALU64[o]);
+      } else {
+        d32();
+        opnd32();
+        w.op(ALU32[o]);
+        zext();
+      }
+      w.set(d);
+    };
+
+    const bswap32 = () => {
+      // value on the stack (i32) → byte-swapped
+      w.tee(L.a32);
+      w.i32c(8);
+      w.op(Op.i32_rotr);
+      w.i32c(0xff00ff00 | 0);
+      w.op(Op.i32_and);
+      w.get(L.a32);
+      w.i32c(8);
+      w.op(Op.i32_rotl);
+      w.i32c(0x00ff00ff);
+      w.op(Op.i32_and);
+      w.op(Op.i32_or);
+    };
+
+    const divmod = (
+      insn: Insn,
+      is64: boolean,
+      div: boolean,
+      signed: boolean,
+      isX: boolean,
+      d: number,
+      s: number,
+    ) => {
+      const imm = insn.imm;
+      const zext = () => w.op(Op.i64_extend_i32_u);
+      const d32 = () => {
+        w.get(d);
+        w.op(Op.i32_wrap_i64);
+      };
+      if (!isX) {
+        // the divisor is known: no guards needed except for its special values
+        if (imm === 0) {
+          if (div) w.i64c(0);
+          else if (is64) return;
+          else {
+            d32();
+            zext();
+          }
+          w.set(d);
+          return;
+        }
+        if (signed && imm === -1) {
+          if (!div) w.i64c(0);
+          else if (is64) {
+            w.i64c(0);
+            w.get(d);
+            w.op(Op.i64_sub);
+          } else {
+            w.i32c(0);
+            d32();
+            w.op(Op.i32_sub);
+            zext();
+          }
+          w.set(d);
+          return;
+        }
+        if (is64) {
+          w.get(d);
+          k64(imm);
+          w.op(signed ? (div ? Op.i64_div_s : Op.i64_rem_s) : div ? Op.i64_div_u : Op.i64_rem_u);
+        } else {
+          d32();
+          k32(imm);
+          w.op(signed ? (div ? Op.i32_div_s : Op.i32_rem_s) : div ? Op.i32_div_u : Op.i32_rem_u);
+          zext();
+        }
+        w.set(d);
+        return;
+      }
+      if (is64) {
+        w.get(s);
+        w.op(Op.i64_eqz);
+        w.block(Op.if, BLOCK_I64);
+        if (div) w.i64c(0);
+        else w.get(d);
+        w.op(Op.else);
+        if (signed && div) {
+          w.get(s);
+          w.i64c(-1);
+          w.op(Op.i64_eq);
+          w.block(Op.if, BLOCK_I64);
+          w.i64c(0);
+          w.get(d);
+          w.op(Op.i64_sub);
+          w.op(Op.else);
+          w.get(d);
+          w.get(s);
+          w.op(Op.i64_div_s);
+          w.op(Op.end);
+        } else {
+          // i64.rem_s(INT64_MIN, -1) is 0 in WebAssembly (no trap), as eBPF wants
+          w.get(d);
+          w.get(s);
+          w.op(signed ? Op.i64_rem_s : div ? Op.i64_div_u : Op.i64_rem_u);
+        }
+        w.op(Op.end);
+        w.set(d);
+        return;
+      }
+      w.get(s);
+      w.op(Op.i32_wrap_i64);
+      w.tee(L.t32);
+      w.op(Op.i32_eqz);
+      w.block(Op.if, BLOCK_I64);
+      if (div) w.i64c(0);
+      else {
+        d32();
+        zext();
+      }
+      w.op(Op.else);
+      if (signed && div) {
+        w.get(L.t32);
+        w.i32c(-1);
+        w.op(Op.i32_eq);
+        w.block(Op.if, BLOCK_I64);
+        w.i32c(0);
+        d32();
+        w.op(Op.i32_sub);
+        zext();
+        w.op(Op.else);
+        d32();
+        w.get(L.t32);
+        w.op(Op.i32_div_s);
+        zext();
+        w.op(Op.end);
+      } else {
+        d32();
+        w.get(L.t32);
+        w.op(signed ? Op.i32_rem_s : div ? Op.i32_div_u : Op.i32_rem_u);
+        zext();
+      }
+      w.op(Op.end);
+      w.set(d);
+    };
+
+    const atomic = (pc: number, insn: Insn) => {
+      const sz = SIZE_BYTES[size(insn.code)];
+      const imm = insn.imm;
+      const is64 = sz === 8;
+      const s = R[insn.src];
+      if (imm === BPF_LOAD_ACQ) {
+        const mo = address(pc, insn.src, insn.off, sz, false);
+        w.mem(LOAD_U[sz], mo, ALIGN[sz]);
+        w.set(R[insn.dst]);
+        return;
+      }
+      if (imm === BPF_STORE_REL) {
+        const mo = address(pc, insn.dst, insn.off, sz, true);
+        w.get(s);
+        w.mem(STORE[sz], mo, ALIGN[sz]);
+        return;
+      }
+      const mo = address(pc, insn.dst, insn.off, sz, true);
+      if (mo !== 0) {
+        w.i32c(mo);
+        w.op(Op.i32_add);
+      }
+      w.set(L.a32);
+      const load = is64 ? Op.i64_load : Op.i32_load;
+      const store = is64 ? Op.i64_store : Op.i32_store;
+      const old = is64 ? L.t : L.t32;
+      const val = () => {
+        w.get(s);
+        if (!is64) w.op(Op.i32_wrap_i64);
+      };
+      const widen = () => {
+        if (!is64) w.op(Op.i64_extend_i32_u);
+      };
+      const al = is64 ? 3 : 2;
+      w.get(L.a32);
+      w.mem(load, 0, al);
+      w.set(old);
+      const base = imm & ~BPF_FETCH;
+      if (imm === BPF_CMPXCHG) {
+        w.get(old);
+        w.get(R[0]);
+        if (!is64) w.op(Op.i32_wrap_i64);
+        w.op(is64 ? Op.i64_eq : Op.i32_eq);
+        w.block(Op.if);
+        w.get(L.a32);
+        val();
+        w.mem(store, 0, al);
+        w.op(Op.end);
+        w.get(old);
+        widen();
+        w.set(R[0]);
+        return;
+      }
+      w.get(L.a32);
+      if (imm === BPF_XCHG) val();
+      else {
+        w.get(old);
+        val();
+        w.op((is64 ? ATOMIC64 : ATOMIC32)[base]);
+      }
+      w.mem(store, 0, al);
+      if (imm & BPF_FETCH) {
+        w.get(old);
+        widen();
+        w.set(s);
+      }
+    };
+
+    const ldPacket = (insn: Insn) => {
+      const sz = SIZE_BYTES[size(insn.code)];
+      if (mode(insn.code) === BPF_ABS) k32(insn.imm);
+      else {
+        w.get(R[insn.src]);
+        w.op(Op.i32_wrap_i64);
+        k32(insn.imm);
+        w.op(Op.i32_add);
+      }
+      w.tee(L.t32);
+      w.i32c(0);
+      w.op(Op.i32_lt_s);
+      w.get(L.t32);
+      w.gget(G.pktLen);
+      w.i32c(sz);
+      w.op(Op.i32_sub);
+      w.op(Op.i32_gt_s);
+      w.op(Op.i32_or);
+      w.block(Op.if);
+      flushCount();
+      w.call(Imp.stop0);
+      w.op(Op.unreachable);
+      w.op(Op.end);
+      w.gget(G.pktBase);
+      w.get(L.t32);
+      w.op(Op.i32_add);
+      if (sz === 1) w.mem(Op.i32_load8_u, 0);
+      else if (sz === 2) {
+        w.mem(Op.i32_load16_u, 0);
+        w.tee(L.a32);
+        w.i32c(8);
+        w.op(Op.i32_shl);
+        w.get(L.a32);
+        w.i32c(8);
+        w.op(Op.i32_shr_u);
+        w.op(Op.i32_or);
+        w.i32c(0xffff);
+        w.op(Op.i32_and);
+      } else {
+        w.mem(Op.i32_load, 0);
+        bswap32();
+      }
+      w.op(Op.i64_extend_i32_u);
+      w.set(R[0]);
+    };
+
+    /** One instruction that is not a block terminator (or a call/ld_abs that ends its block). */
+    const insnCode = (pc: number, insn: Insn) => {
+      marks.push(w.length, pc);
+      const c = cls(insn.code);
+      switch (c) {
+        case BPF_ALU:
+        case BPF_ALU64:
+          alu(insn);
+          return;
+        case BPF_LDX: {
+          const sz = SIZE_BYTES[size(insn.code)];
+          const mo = address(pc, insn.src, insn.off, sz, false);
+          w.mem(mode(insn.code) === BPF_MEMSX ? LOAD_S[sz] : LOAD_U[sz], mo, ALIGN[sz]);
+          w.set(R[insn.dst]);
+          return;
+        }
+        case BPF_ST: {
+          const sz = SIZE_BYTES[size(insn.code)];
+          const mo = address(pc, insn.dst, insn.off, sz, true);
+          k64(insn.imm);
+          w.mem(STORE[sz], mo, ALIGN[sz]);
+          return;
+        }
+        case BPF_STX: {
+          if (mode(insn.code) === BPF_MEM) {
+            const sz = SIZE_BYTES[size(insn.code)];
+            const mo = address(pc, insn.dst, insn.off, sz, true);
+            w.get(R[insn.src]);
+            w.mem(STORE[sz], mo, ALIGN[sz]);
+          } else atomic(pc, insn);
+          return;
+        }
+        case BPF_LD: {
+          if (insn.code === OPCODE_LD_IMM64) {
+            if (insn.src === 0) k64(insn.imm, insn.imm2 ?? 0);
+            else if (insn.src === BPF_PSEUDO_FUNC) {
+              const t = A.resolve(pc, pc + 1 + insn.imm, 'function address');
+              if (t < 0) {
+                trapNow(-t - 1);
+                return;
+              }
+              num64(options.codeBase + t * 8);
+            } else {
+              trapNow(
+                -A.trap(
+                  `pc ${pc}: ld_imm64 with pseudo source ${insn.src} is not resolved (a loader must replace it before the program runs)`,
+                ) - 1,
+              );
+              return;
+            }
+            w.set(R[insn.dst]);
+            return;
+          }
+          ldPacket(insn);
+          return;
+        }
+        default: {
+          const o = op(insn.code);
+          if (o === BPF_EXIT) {
+            exit();
+            return;
+          }
+          if (o === BPF_CALL) {
+            if (srcBit(insn.code) === BPF_X) {
+              callx(pc, insn.dst);
+            } else if (insn.src === BPF_PSEUDO_CALL) {
+              const t = A.resolve(pc, pc + 1 + insn.imm, 'call');
+              if (t < 0) trapNow(-t - 1);
+              else localCall(pc, () => w.call(subIndex.get(t) as number));
+            } else if (insn.src === BPF_PSEUDO_KFUNC_CALL) {
+              trapNow(
+                -A.trap(`pc ${pc}: kernel function calls (kfunc ${insn.imm}) are not supported by the VM`) -
+                  1,
+              );
+            } else helperCall(pc, () => w.i32c(insn.imm));
+          }
+          // jumps: the terminator is structural (cond() below)
+        }
+      }
+    };
+
+    const callx = (pc: number, dst: number) => {
+      w.get(R[dst]);
+      w.tee(L.a);
+      w.op(Op.i32_wrap_i64);
+      w.get(L.a);
+      w.i64c(32);
+      w.op(Op.i64_shr_u);
+      w.op(Op.i32_wrap_i64);
+      w.i32c(pc);
+      w.call(Imp.callx);
+      w.tee(L.t32);
+      w.i32c(-1);
+      w.op(Op.i32_eq);
+      w.block(Op.if);
+      helperCall(pc, () => {
+        w.get(L.a);
+        w.op(Op.i32_wrap_i64);
+      });
+      w.op(Op.else);
+      localCall(pc, () => {
+        w.get(L.t32);
+        w.op(Op.call_indirect);
+        w.u32(T.sub);
+        w.u32(0);
+      });
+      w.op(Op.end);
+    };
+
+    const cond = (insn: Insn) => {
+      const c = cls(insn.code);
+      const o = op(insn.code);
+      const isX = srcBit(insn.code) === BPF_X;
+      const d = R[insn.dst];
+      const s = R[insn.src];
+      if (c === BPF_JMP) {
+        w.get(d);
+        if (isX) w.get(s);
+        else k64(insn.imm);
+        if (o === BPF_JSET) {
+          w.op(Op.i64_and);
+          w.op(Op.i64_eqz);
+          w.op(Op.i32_eqz);
+        } else w.op(CMP64[o]);
+      } else {
+        w.get(d);
+        w.op(Op.i32_wrap_i64);
+        if (isX) {
+          w.get(s);
+          w.op(Op.i32_wrap_i64);
+        } else k32(insn.imm);
+        w.op(o === BPF_JSET ? Op.i32_and : CMP32[o]);
+      }
+    };
+
+    // ---- prologue
+    if (kind === 'entry') {
+      if (A.usesStack) {
+        for (const [lo, len] of frameRuns(frameTops)) {
+          w.i32c(lo);
+          w.i32c(0);
+          w.i32c(len);
+          w.op(Op.prefix_fc);
+          w.u32(FC.memory_fill);
+          w.byte(0);
+        }
+      }
+      invalidateCache();
+      if (A.usesLdAbs) {
+        w.get(4);
+        w.gset(G.pktBase);
+        w.get(5);
+        w.gset(G.pktLen);
+      }
+      // r1 = useR1 ? r1 : memBase; r2 = useR1 ? 0 : memLen
+      w.get(2);
+      w.get(0);
+      w.op(Op.i64_extend_i32_u);
+      w.get(3);
+      w.op(Op.select);
+      w.set(R[1]);
+      w.i64c(0);
+      w.get(1);
+      w.op(Op.i64_extend_i32_u);
+      w.get(3);
+      w.op(Op.select);
+      w.set(R[2]);
+      num64(F0);
+      w.set(R[10]);
+      num64(F0 - MAX_BPF_STACK);
+      w.set(L.fpLo);
+      w.i32c(F0 - MAX_BPF_STACK);
+      w.set(L.fpLo32);
+    } else {
+      w.gget(G.count);
+      w.set(L.count);
+      w.get(R[10]);
+      w.i64c(-MAX_BPF_STACK);
+      w.op(Op.i64_add);
+      w.tee(L.fpLo);
+      w.op(Op.i32_wrap_i64);
+      w.set(L.fpLo32);
+    }
+
+    const result = structure(
+      w,
+      succ,
+      {
+        body: (x) => {
+          const node = nodes[x];
+          if (node.trap !== undefined) {
+            trapNow(node.trap);
+            return;
+          }
+          const b = node.block as Block;
+          w.get(L.count);
+          w.i64c(b.pcs.length);
+          w.op(Op.i64_add);
+          if (checks) {
+            w.tee(L.count);
+            num64(budget);
+            w.op(Op.i64_gt_s);
+            w.block(Op.if);
+            flushCount();
+            w.i32c(b.id);
+            w.call(Imp.budget);
+            w.op(Op.unreachable);
+            w.op(Op.end);
+          } else w.set(L.count);
+          const last = b.pcs.length - 1;
+          for (let k = 0; k <= last; k++) {
+            const pc = b.pcs[k];
+            const insn = insns[A.at[pc]];
+            const c = cls(insn.code);
+            if (k === last && (c === BPF_JMP || c === BPF_JMP32)) {
+              const o = op(insn.code);
+              if (o === BPF_JA) {
+                marks.push(w.length, pc);
+                continue;
+              }
+              if (o !== BPF_CALL && o !== BPF_EXIT) {
+                marks.push(w.length, pc); // a conditional jump: cond() and the structure emit it
+                continue;
+              }
+            }
+            insnCode(pc, insn);
+          }
+        },
+        cond: (x) => {
+          const b = nodes[x].block as Block;
+          cond(insns[A.at[b.pcs[b.pcs.length - 1]]]);
+        },
+      },
+      L.lbl,
+      options.forceDispatch ?? false,
+    );
+    if (result.mode === 'dispatch') dispatchCount++;
+    loopCount += result.loops;
+    w.op(Op.unreachable);
+    w.op(Op.end);
+    const name = kind === 'entry' ? 'prog' : `subprog_${entryPc}`;
+    return {
+      name,
+      entryPc,
+      kind,
+      index: kind === 'entry' ? FIRST_FUNC : (subIndex.get(entryPc) as number),
+      body: w.finish(),
+      params: kind === 'entry' ? ENTRY_PARAMS : SUB_PARAMS,
+      locals: kind === 'entry' ? ENTRY_LOCALS : SUB_LOCALS,
+      marks,
+      mode: result.mode,
+    };
+  };
+
+  functions.push(compileFunction(0, 'entry'));
+  for (const e of subEntries) functions.push(compileFunction(e, 'sub'));
+
+  const spec: ModuleSpec = {
+    types: [
+      { params: [I32, I32, I64, I64, I64, I64, I64], results: [I64] },
+      { params: [I32, I32, I32, I32], results: [] },
+      { params: [I32], results: [] },
+      { params: [I32, I32, I32], results: [I32] },
+      { params: [], results: [] },
+      { params: [I32, I32], results: [] },
+      { params: ENTRY_PARAMS, results: [I64, F64] },
+      { params: SUB_PARAMS, results: [I64] },
+    ],
+    imports: [
+      { module: 'host', name: 'helper', type: T.helper },
+      { module: 'host', name: 'access', type: T.access },
+      { module: 'host', name: 'trap', type: T.i32v },
+      { module: 'host', name: 'budget', type: T.i32v },
+      { module: 'host', name: 'callx', type: T.callx },
+      { module: 'host', name: 'stop0', type: T.vv },
+      { module: 'host', name: 'deep', type: T.deep },
+    ],
+    memory: { module: 'host', name: 'memory' },
+    importGlobals: [{ module: 'host', name: 'key', type: I64, mutable: true }],
+    globals: [
+      { type: I64, mutable: true, init: -1 }, // rlo
+      { type: I64, mutable: true, init: 0 }, // rend
+      { type: I64, mutable: true, init: -1 }, // wlo
+      { type: I64, mutable: true, init: 0 }, // wend
+      { type: I64, mutable: true, init: 0 }, // count
+      { type: I32, mutable: true, init: 0 }, // pktBase
+      { type: I32, mutable: true, init: 0 }, // pktLen
+    ],
+    funcs: functions.map((f) => ({
+      type: f.kind === 'entry' ? T.entry : T.sub,
+      locals: f.locals,
+      body: f.body,
+    })),
+    table: subEntries.map((e) => subIndex.get(e) as number),
+    exports: [
+      { name: 'run', kind: 'func', index: FIRST_FUNC },
+      { name: 'rlo', kind: 'global', index: G.rlo },
+      { name: 'rend', kind: 'global', index: G.rend },
+      { name: 'wlo', kind: 'global', index: G.wlo },
+      { name: 'wend', kind: 'global', index: G.wend },
+      { name: 'count', kind: 'global', index: G.count },
+      { name: 'pkt_base', kind: 'global', index: G.pktBase },
+      { name: 'pkt_len', kind: 'global', index: G.pktLen },
+    ],
+  };
+  return {
+    bytes: writeModule(spec),
+    functions,
+    traps: A.traps,
+    blockPcs: A.blocks.map((b) => Int32Array.from(b.pcs)),
+    tableIndex,
+    importNames: IMPORT_NAMES,
+    stats: {
+      insns: insns.length,
+      blocks: A.blocks.length,
+      functions: functions.length,
+      dispatch: dispatchCount,
+      loops: loopCount,
+    },
+  };
+}
+
+/** Contiguous runs [lo, length) covering the stack frames (for zeroing them at run start). */
+function frameRuns(frameTops: readonly number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  const bases = frameTops.map((t) => t - MAX_BPF_STACK).sort((a, b) => a - b);
+  for (const b of bases) {
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === b) last[1] += MAX_BPF_STACK;
+    else runs.push([b, MAX_BPF_STACK]);
+  }
+  return runs;
+}
+
+export function internalError(message: string): TsbpfError {
+  return new TsbpfError('runtime', `internal JIT error: ${message}`);
+}
