@@ -5,6 +5,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { toHex } from '../src/cli/command.js';
+import { assembleLlvm } from '../src/isa/asm/llvm.js';
+import { encode } from '../src/isa/insn.js';
+import { readObject } from '../src/object/spec.js';
 import { CORPORA, fixturePath, hasTool, ROOT } from './support/fixtures.js';
 
 const BIN = join(ROOT, 'dist', 'src', 'cli', 'bin.js');
@@ -61,6 +65,26 @@ describe('tsbpf CLI', () => {
     assert.equal(run.status, 0, run.stderr);
     const out = JSON.parse(run.stdout);
     assert.equal(BigInt(out.r0), 2880067194370816120n); // fib(90)
+    const jit = tsbpf(['run-raw', '-', '--engine', 'jit', '--json'], asm.raw);
+    assert.equal(jit.status, 0, jit.stderr);
+    assert.deepEqual(JSON.parse(jit.stdout), out);
+    assert.equal(tsbpf(['run-raw', '-', '--engine', 'fast'], asm.raw).status, 2);
+  });
+
+  test('disasm --prog prints the linked program, which assembles back to the same instructions', () => {
+    const path = fixturePath('subprog');
+    const spec = readObject(new Uint8Array(readFileSync(path)), { path });
+    const prog = spec.programs[0];
+    const r = tsbpf(['disasm', path, '--prog', prog.name, '--no-raw']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /call pc\+0x/);
+    const text = r.stdout
+      .split('\n')
+      .filter((l) => /^\s+\d+:\t/.test(l))
+      .map((l) => l.replace(/^\s+\d+:\t/, ''))
+      .join('\n');
+    assert.equal(toHex(encode(assembleLlvm(text))), toHex(encode(prog.insns)));
+    assert.equal(tsbpf(['disasm', path, '--prog', 'no_such_prog']).status, 2);
   });
 
   test('run-raw reports runtime errors with the pc', () => {

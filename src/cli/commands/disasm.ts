@@ -2,20 +2,30 @@ import { basename } from 'node:path';
 import { parseBtfExt } from '../../btf/ext.js';
 import { parseBtf } from '../../btf/parse.js';
 import { TsbpfError } from '../../errors.js';
-import { type DisasmLineInfo, disassemble, disassembleObject, formatInsn } from '../../isa/disasm.js';
+import {
+  type DisasmLineInfo,
+  disassemble,
+  disassembleLines,
+  disassembleObject,
+  formatInsn,
+} from '../../isa/disasm.js';
 import { decode } from '../../isa/insn.js';
-import { codeSections, type ElfFile, isElf, readElf, sectionByName } from '../../object/elf.js';
+import { codeSections, type ElfFile, isElf, readElf, STT_FUNC, sectionByName } from '../../object/elf.js';
+import { programByName, readObject } from '../../object/spec.js';
 import { type Command, helpOption, parseCommandArgs, toHex } from '../command.js';
 import { readInput } from '../files.js';
 
 export const disasmCommand: Command = {
   name: 'disasm',
   summary: 'disassemble raw bytecode or an ELF object in LLVM syntax, laid out like llvm-objdump -d',
-  usage: `Usage: tsbpf disasm FILE [--section NAME] [--alu32] [--no-raw] [-S] [--json]
+  usage: `Usage: tsbpf disasm FILE [--section NAME | --prog NAME] [--alu32] [--no-raw] [-S] [--json]
 
 FILE is an eBPF ELF object (every executable section, each function under its symbol, as
 'llvm-objdump -d' prints it) or raw little-endian bytecode ('-' for standard input).
   --section NAME  only this section of an object
+  --prog NAME     the program NAME of an object as the loader links it: its subprograms appended,
+                  calls and map references shown with tsbpf's lossless forms ('call pc+0x5',
+                  'r1 = map_idx(0x0) ll')
   --alu32         print 32-bit loads and stores with w registers (llvm-objdump --mcpu=v3 and later)
   --no-raw        leave out the raw instruction bytes
   -S, --source    interleave the C source lines recorded in the object's .BTF.ext line info, as
@@ -28,6 +38,7 @@ FILE is an eBPF ELF object (every executable section, each function under its sy
       {
         ...helpOption,
         section: { type: 'string' },
+        prog: { type: 'string' },
         alu32: { type: 'boolean' },
         'no-raw': { type: 'boolean' },
         source: { type: 'boolean', short: 'S' },
@@ -38,6 +49,14 @@ FILE is an eBPF ELF object (every executable section, each function under its sy
     const path = positionals[0]!;
     const bytes = path === '-' ? await io.readStdin() : readInput(path);
     const format = { alu32: values.alu32 ?? false, rawBytes: !values['no-raw'] };
+
+    if (values.prog !== undefined) {
+      if (!isElf(bytes)) throw new TsbpfError('usage', '--prog needs an ELF object');
+      if (values.section !== undefined)
+        throw new TsbpfError('usage', '--prog and --section exclude each other');
+      io.stdout(linkedProgramText(bytes, path, values.prog, { ...format, source: values.source ?? false }));
+      return 0;
+    }
 
     let sections: {
       name: string;
@@ -95,6 +114,33 @@ FILE is an eBPF ELF object (every executable section, each function under its sy
     return 0;
   },
 };
+
+/** One program of an object as the loader links it, laid out like llvm-objdump with a header per function. */
+function linkedProgramText(
+  bytes: Uint8Array,
+  path: string,
+  name: string,
+  options: { alu32: boolean; rawBytes: boolean; source: boolean },
+): string {
+  const spec = readObject(bytes, { path });
+  const prog = programByName(spec, name);
+  const lines = disassembleLines(prog.insns, {
+    alu32: options.alu32,
+    rawBytes: options.rawBytes,
+    lossless: true,
+    bigEndian: spec.bigEndian,
+    symbols: prog.functions.map((f) => ({ name: f.name, value: f.start * 8, type: STT_FUNC })),
+    lineInfo: options.source
+      ? prog.lineInfo.map((l) => ({
+          insnOff: l.pc * 8,
+          line: l.line,
+          fileName: l.fileName,
+          lineNum: l.lineNum,
+        }))
+      : undefined,
+  });
+  return `${basename(path)}: program ${prog.name} (${prog.type ?? 'unknown type'}, SEC("${prog.section}"))\n\n${lines.join('\n')}\n`;
+}
 
 /** The .BTF.ext line info of an object, by code section (empty when the object has none). */
 function sourceLines(elf: ElfFile): Map<string, DisasmLineInfo[]> {

@@ -1,23 +1,30 @@
 import { TsbpfError } from '../../errors.js';
 import { decode } from '../../isa/insn.js';
-import { runProgram } from '../../vm/interpreter.js';
+import { parseEngine, prepareProgram } from '../../vm/engine.js';
 import { type Command, helpOption, parseCommandArgs, parseHexBytes, toHex } from '../command.js';
 import { readInput } from '../files.js';
 
 export const runRawCommand: Command = {
   name: 'run-raw',
   summary: 'run raw eBPF bytecode on the embedded VM and print r0',
-  usage: `Usage: tsbpf run-raw FILE [--mem HEX] [--budget N] [--json]
+  usage: `Usage: tsbpf run-raw FILE [--mem HEX] [--budget N] [--engine interp|jit] [--json]
 
 Runs the little-endian bytecode in FILE ('-' for standard input) in the interpreter.
   --mem HEX    input memory as hex bytes ('aa bb cc' or 'aabbcc'); r1 points at it, r2 holds its length
   --budget N   stop with an error after N executed instructions (default 10000000)
+  --engine E   interp (default): the interpreter; jit: compile to WebAssembly first
   --json       print { "r0": "0x...", "r0Signed": "...", "insnCount": N, "mem": "hex" }
 `,
   async run(argv, io) {
     const { values, positionals } = parseCommandArgs(
       argv,
-      { ...helpOption, mem: { type: 'string' }, budget: { type: 'string' }, json: { type: 'boolean' } },
+      {
+        ...helpOption,
+        mem: { type: 'string' },
+        budget: { type: 'string' },
+        engine: { type: 'string', default: 'interp' },
+        json: { type: 'boolean' },
+      },
       { min: 1, max: 1 },
     );
     const mem = values.mem === undefined ? undefined : parseHexBytes(values.mem, '--mem');
@@ -25,9 +32,12 @@ Runs the little-endian bytecode in FILE ('-' for standard input) in the interpre
     if (budget !== undefined && !(Number.isSafeInteger(budget) && budget > 0)) {
       throw new TsbpfError('usage', `--budget must be a positive integer, not '${values.budget}'`);
     }
+    const engine = parseEngine(values.engine ?? 'interp');
     const path = positionals[0]!;
     const bytes = path === '-' ? await io.readStdin() : readInput(path);
-    const result = runProgram(decode(bytes), mem ? { mem } : {}, budget ? { budget } : {});
+    const program = prepareProgram(decode(bytes), { engine, ...(budget ? { budget } : {}) });
+    const result = program.run(mem ? { mem } : {});
+    program.dispose?.();
     const r0Hex = `0x${result.r0.toString(16)}`;
     if (values.json) {
       const out = {
