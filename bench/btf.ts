@@ -8,14 +8,18 @@
  * End-to-end rows: a fresh process each, wall time and maximum RSS from /usr/bin/time -v:
  * `node dist/bench/btf.js --child c` (read + parse + C dump, written to /dev/null) beside
  * `bpftool btf dump file vmlinux format c`, and the same for the raw format, with ratios.
+ * Then the same for the largest clang-built fixture (fixtures/obj/*.o): readObject (ELF, BTF, .BTF.ext,
+ * maps, relocations, linking) in process, and end to end beside `bpftool btf dump file FIXTURE format c`.
  * Options: --file PATH (other BTF), --runs N, --json.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { dumpBtfC, dumpBtfRaw, encodeBtf, parseBtf } from '../src/btf/index.js';
+import { readObject } from '../src/object/spec.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => {
@@ -32,6 +36,11 @@ const gc = runInNewContext('gc') as () => void;
 const MB = (b: number) => b / (1024 * 1024);
 
 function child(mode: string): void {
+  if (mode === 'object') {
+    const spec = readObject(new Uint8Array(readFileSync(FILE)), { path: FILE });
+    writeSync(1, spec.btf ? dumpBtfC(spec.btf) : '');
+    return;
+  }
   const bytes = readFileSync(FILE);
   const btf = parseBtf(bytes);
   const text = mode === 'c' ? dumpBtfC(btf) : dumpBtfRaw(btf);
@@ -128,15 +137,36 @@ function main(): void {
     e2e.push({ what: `dump ${mode === 'c' ? 'format c' : 'raw'}`, ours, bpftool: theirs });
   }
 
+  const objects = join(fileURLToPath(new URL('../../fixtures/obj', import.meta.url)));
+  const largest = readdirSync(objects)
+    .filter((f) => f.endsWith('.o'))
+    .map((f) => join(objects, f))
+    .sort((a, b) => statSync(b).size - statSync(a).size)[0];
+  const objectBytes = new Uint8Array(readFileSync(largest));
+  rows.push(
+    measure(`readObject ${largest.replace(/.*\//, '')}`, () => readObject(objectBytes, { path: largest }))
+      .row,
+  );
+  e2e.push({
+    what: `object + format c`,
+    ours: bestOf(3, process.execPath, [self, '--child', 'object', '--file', largest]),
+    bpftool: haveBpftool ? bestOf(3, 'bpftool', ['btf', 'dump', 'file', largest, 'format', 'c']) : undefined,
+  });
+
   if (JSON_OUT) {
     console.log(
-      JSON.stringify({ file: FILE, bytes: bytes.length, types: btf.typeCount, rows, e2e, baseline }, null, 2),
+      JSON.stringify(
+        { file: FILE, bytes: bytes.length, types: btf.typeCount, largest, rows, e2e, baseline },
+        null,
+        2,
+      ),
     );
     return;
   }
   console.log(
     `BTF: ${FILE} (${MB(bytes.length).toFixed(1)} MB, ${btf.typeCount} types), node ${process.version}`,
   );
+  console.log(`largest fixture: ${largest} (${(objectBytes.length / 1024).toFixed(1)} KB)`);
   console.log('');
   console.log('in process (median of runs after a warm-up)   time ms   retained heap MB');
   for (const r of rows) {
