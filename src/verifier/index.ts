@@ -1,0 +1,70 @@
+/**
+ * tsbpf's verifier: decides whether a program is safe the way the Linux 6.18 verifier does, and
+ * explains why not in the kernel's own log format and sentences.
+ *
+ * What is modelled and what is approximated is listed in src/verifier/README.md.
+ */
+import { TsbpfError } from '../errors.js';
+import type { Insn } from '../isa/insn.js';
+import { Verifier, type VerifierMap } from './check.js';
+
+export type { VerifierMap } from './check.js';
+export { kernelInsn } from './log.js';
+
+export interface VerifyOptions {
+  progType: number;
+  expectedAttachType?: number;
+  /** LD_IMM64 src=BPF_PSEUDO_MAP_FD/MAP_IDX imm=i refers to maps[i]; MAP_VALUE/MAP_IDX_VALUE: imm=i, imm2=offset. */
+  maps?: readonly VerifierMap[];
+  logLevel?: 0 | 1 | 2;
+  unprivileged?: boolean;
+  /** Default 1_000_000. */
+  insnLimit?: number;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** The log, in the kernel's format. */
+  log: string;
+  /** The instruction and the kernel's error sentence (the line before "processed ..."). */
+  error?: { insn: number; message: string };
+  stats: { processed: number; maxStatesPerInsn: number; totalStates: number; peakStates: number };
+}
+
+/** Verifies a program. Throws TsbpfError('usage') only for unusable options. */
+export function verify(insns: readonly Insn[], options: VerifyOptions): VerifyResult {
+  if (!Number.isInteger(options.progType) || options.progType < 0) {
+    throw new TsbpfError('usage', `invalid program type ${options.progType}`);
+  }
+  const logLevel = options.logLevel ?? 0;
+  const insnLimit = options.insnLimit ?? 1_000_000;
+  if (insns.length === 0) {
+    return {
+      ok: false,
+      log: '',
+      error: { insn: 0, message: 'the program has no instructions' },
+      stats: { processed: 0, maxStatesPerInsn: 0, totalStates: 0, peakStates: 0 },
+    };
+  }
+  const v = new Verifier(insns, {
+    progType: options.progType,
+    ...(options.expectedAttachType === undefined ? {} : { expectedAttachType: options.expectedAttachType }),
+    maps: options.maps ?? [],
+    logLevel,
+    unprivileged: options.unprivileged ?? false,
+    insnLimit,
+  });
+  const r = v.run();
+  const lines = [...r.lines];
+  if (logLevel > 0) {
+    lines.push(
+      `processed ${r.stats.processed} insns (limit ${insnLimit}) max_states_per_insn ${r.stats.maxStatesPerInsn} total_states ${r.stats.totalStates} peak_states ${r.stats.peakStates} mark_read 0`,
+    );
+  }
+  return {
+    ok: r.ok,
+    log: logLevel > 0 ? `${lines.join('\n')}\n` : '',
+    ...(r.error ? { error: r.error } : {}),
+    stats: r.stats,
+  };
+}
