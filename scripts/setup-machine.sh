@@ -7,6 +7,7 @@ need=()
 command -v clang-19 >/dev/null || need+=(clang-19)
 command -v llvm-objdump-19 >/dev/null || need+=(llvm-19)
 command -v bpftool >/dev/null || need+=(bpftool)
+command -v tcpdump >/dev/null || need+=(tcpdump)
 if ((${#need[@]})) && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "setup-machine: installing ${need[*]}"
   apt-get update -qq

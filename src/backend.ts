@@ -14,9 +14,9 @@ import type { BpfMap } from './vm/maps/types.js';
 
 /** BPF_PROG_TEST_RUN's input, for every program type that supports it. */
 export interface TestRunOptions {
-  /** Packet (data_in) for packet programs; the syscall program's argument for `syscall`. */
+  /** Packet (data_in) for packet programs. */
   data?: Uint8Array;
-  /** Context in (ctx_in): `struct xdp_md`, `struct __sk_buff`, raw tracepoint args... */
+  /** Context in (ctx_in): `struct xdp_md`, `struct __sk_buff`, raw tracepoint args, a `syscall` program's argument... */
   ctx?: Uint8Array;
   /** Runs of the program; durationNs is the average (the kernel's semantics). Default 1. */
   repeat?: number;

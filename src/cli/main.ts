@@ -9,6 +9,7 @@ import { btfCommand } from './commands/btf.js';
 import { conformanceCommand, conformancePluginCommand } from './commands/conformance.js';
 import { disasmCommand } from './commands/disasm.js';
 import { objectCommand } from './commands/object.js';
+import { runCommand } from './commands/run.js';
 import { runRawCommand } from './commands/run-raw.js';
 
 const COMMANDS: readonly Command[] = [
@@ -16,6 +17,7 @@ const COMMANDS: readonly Command[] = [
   disasmCommand,
   objectCommand,
   btfCommand,
+  runCommand,
   runRawCommand,
   conformanceCommand,
   conformancePluginCommand,
