@@ -11,12 +11,14 @@ import { disasmCommand } from './commands/disasm.js';
 import { objectCommand } from './commands/object.js';
 import { runCommand } from './commands/run.js';
 import { runRawCommand } from './commands/run-raw.js';
+import { verifyCommand } from './commands/verify.js';
 
 const COMMANDS: readonly Command[] = [
   asmCommand,
   disasmCommand,
   objectCommand,
   btfCommand,
+  verifyCommand,
   runCommand,
   runRawCommand,
   conformanceCommand,

@@ -300,7 +300,7 @@ export function refineBranch(
   o: number,
   is32: boolean,
   taken: boolean,
-  link: (id: number, b: Bounds) => void,
+  link: (reg: Reg) => void,
 ): boolean {
   const dst = regs[dstno];
   const src = srcno >= 0 ? regs[srcno] : undefined;
@@ -313,10 +313,10 @@ export function refineBranch(
   if (!same) syncBounds(b2);
   if (boundsInvalid(b1) || (!same && boundsInvalid(b2))) return false;
   dst.b = b1;
-  if (dst.id) link(dst.id, b1);
+  if (dst.id) link(dst);
   if (src && !same) {
     src.b = b2;
-    if (src.id) link(src.id, b2);
+    if (src.id) link(src);
   }
   return true;
 }

@@ -55,7 +55,7 @@ import {
   type AluOp,
   addVarOffset,
   aluScalar,
-  type Bounds,
+  boundsEqual,
   coerceToSize,
   coerceToSizeSx,
   constBounds,
@@ -96,12 +96,27 @@ export interface VerifierMap {
   valueSize: number;
   maxEntries: number;
   flags: number;
+  /** Map-in-map: the template of the inner maps (what a lookup in the outer map returns). */
+  inner?: VerifierMap;
+  /**
+   * The value of a frozen map (libbpf's .rodata): with BPF_F_RDONLY_PROG, loads at constant
+   * offsets are known constants, as the kernel's bpf_map_direct_read makes them.
+   */
+  frozenData?: Uint8Array;
+}
+
+/** A BTF func_info record: a function starts at slot `insn` (the kernel needs these for callbacks). */
+export interface VerifierFunc {
+  insn: number;
+  name?: string;
 }
 
 export interface CheckOptions {
   progType: number;
   expectedAttachType?: number;
   maps: readonly VerifierMap[];
+  /** BTF func_info (one record per function, in order); enables `ld_imm64 func` for callbacks. */
+  funcInfo?: readonly VerifierFunc[];
   logLevel: 0 | 1 | 2;
   unprivileged: boolean;
   insnLimit: number;
@@ -129,6 +144,35 @@ const BPF_MAX_VAR_SIZ = 1n << 29n;
 const MAX_PACKET_OFF = 0xffff;
 const CALLER_SAVED = [1, 2, 3, 4, 5];
 
+/** Scalars of `cur` that differ from `old`'s become unknown; zeroed stack bytes that differ, misc. */
+function widen(old: VState, cur: VState): void {
+  if (old.frames.length !== cur.frames.length) return;
+  const w = (o: Reg | undefined, c: Reg) => {
+    if (c.t !== 'scalar' || (o?.t === 'scalar' && boundsEqual(o.b, c.b))) return;
+    c.b = unknownBounds();
+    unlink(c);
+  };
+  for (let f = 0; f < cur.frames.length; f++) {
+    const of = old.frames[f];
+    const cf = cur.frames[f];
+    for (let r = 0; r < cf.regs.length; r++) w(of.regs[r], cf.regs[r]);
+    for (let spi = 0; spi < cf.stack.length; spi++) {
+      const cs = cf.stack[spi];
+      const os = of.stack[spi];
+      if (cs.spilled) w(os?.spilled, cs.spilled);
+      for (let j = 0; j < 8; j++)
+        if (cs.types[j] === Slot.ZERO && os?.types[j] !== Slot.ZERO) cs.types[j] = Slot.MISC;
+    }
+  }
+}
+
+/** Drops a scalar's links (id and BPF_ADD_CONST delta). */
+function unlink(r: Reg): void {
+  r.id = 0;
+  r.off = 0;
+  r.addConst = false;
+}
+
 const isMayGoto = (i: Insn): boolean =>
   i.code === (BPF_JMP | 0xe0) && i.src === 0 && i.dst === 0 && i.imm === 0;
 
@@ -151,7 +195,6 @@ const ALU_OPS: Record<number, AluOp> = {
 const CALLBACK_HELPERS: Record<number, { fnArg: number; ret: [number, number] }> = {
   181: { fnArg: 1, ret: [0, 1] }, // bpf_loop(nr, fn, ctx, flags)
   164: { fnArg: 1, ret: [0, 1] }, // bpf_for_each_map_elem(map, fn, ctx, flags)
-  170: { fnArg: 1, ret: [0, 1] }, // bpf_find_vma(task, addr, fn, ctx, flags) -- arg index 2 in reality
 };
 
 /** Map types a helper's map argument accepts (check_map_func_compatibility, helper side). */
@@ -164,6 +207,13 @@ const HELPER_MAP_TYPES: Record<number, number[]> = {
   131: [27], // ringbuf_reserve
   134: [27], // ringbuf_query
   51: [14, 16, 17, 25], // redirect_map
+  37: [8], // current_task_under_cgroup: cgroup_array
+  33: [8], // skb_under_cgroup
+  81: [19, 21], // get_local_storage: (percpu_)cgroup_storage
+  164: [1, 2, 5, 6, 9, 10], // for_each_map_elem: maps with map_for_each_callback
+  87: [22, 23, 30], // map_push_elem: queue, stack, bloom_filter
+  88: [22, 23], // map_pop_elem
+  89: [22, 23, 30], // map_peek_elem
 };
 
 /** bpf_helper_changes_pkt_data: packet pointers are invalid after these. */
@@ -212,11 +262,26 @@ export class Verifier {
   private insnLineIdx = -1;
   private insnIdx = 0;
   private cur!: VState;
+  /** opts.maps, then the inner map templates of map-in-maps (innerOf[i] is the index of maps[i]'s). */
+  private readonly maps: VerifierMap[];
+  private readonly innerOf: number[] = [];
+  /**
+   * Helper calls that may take a callback (re-entered after each callback run, the kernel's
+   * callsite loop) and may_goto insns: where a state within an ancestor's converges.
+   */
+  private readonly callbackSites = new Set<number>();
 
   constructor(
     insns: readonly Insn[],
     private readonly opts: CheckOptions,
   ) {
+    this.maps = [...opts.maps];
+    for (let i = 0; i < opts.maps.length; i++) {
+      const inner = opts.maps[i].inner;
+      if (!inner) continue;
+      this.innerOf[i] = this.maps.length;
+      this.maps.push(inner);
+    }
     for (const i of insns) {
       this.insns.push(i);
       if (i.code === OPCODE_LD_IMM64) this.insns.push(undefined);
@@ -296,6 +361,23 @@ export class Verifier {
     }
     this.subprogs = [...starts].sort((a, b) => a - b);
     if (this.level >= 2) for (const [k, s] of this.subprogs.entries()) this.log(`func#${k} @${s}`);
+    const fi = this.opts.funcInfo;
+    if (fi) {
+      // check_btf_func: one record per function, at its first instruction
+      this.insnIdx = 0;
+      if (fi.length !== this.subprogs.length)
+        this.fail("number of funcs in func_info doesn't match number of subprogs");
+      for (let k = 0; k < fi.length; k++)
+        if (fi[k].insn !== this.subprogs[k])
+          this.fail("func_info BTF section doesn't match subprog layout in BPF program");
+    }
+    for (let pc = 0; pc < n; pc++) {
+      const i = this.insns[pc];
+      if (i && i.code === (BPF_JMP | BPF_CALL) && i.src === 0 && CALLBACK_HELPERS[i.imm])
+        this.callbackSites.add(pc);
+      // may_goto: bounded at run time, so a state within an ancestor's at the insn is safe too
+      if (i && isMayGoto(i)) this.callbackSites.add(pc);
+    }
     // check_subprogs
     for (let k = 0; k < this.subprogs.length; k++) {
       const start = this.subprogs[k];
@@ -366,11 +448,8 @@ export class Verifier {
       } else if (problem?.startsWith('invalid BPF_LD_IMM')) {
       }
     }
-    if (this.insns[n - 1] === undefined && n > 0) {
-      this.insnIdx = n - 2;
-      // an LD_IMM64 whose second half is the last slot is fine; nothing to do
-    }
     this.checkCfg();
+    for (const pc of this.callbackSites) this.pruneAt.add(pc);
   }
 
   /** check_cfg: reachability, back-edges (unprivileged), jumps into LD_IMM64. */
@@ -481,7 +560,7 @@ export class Verifier {
     const fi = this.cur.frames.length - 1;
     const only = all || this.scratchAll ? undefined : { regs: this.scratchRegs, slots: this.scratchSlots };
     if (only && only.regs.size === 0 && only.slots.size === 0) return;
-    const s = frameStr(this.cur, fi, this.opts.maps, only);
+    const s = frameStr(this.cur, fi, this.maps, only);
     if (prefix === ';') {
       // continue the instruction's line when nothing was logged after it
       if (this.insnLineIdx === this.lines.length - 1 && this.insnLineIdx >= 0) {
@@ -537,7 +616,19 @@ export class Verifier {
             }
           }
         }
-        if (!pruned && this.loopHeads.has(insnIdx)) {
+        if (!pruned && this.callbackSites.has(insnIdx)) {
+          // a helper call re-entered after a callback run: the iteration has converged when the
+          // state is within one still being explored here (is_state_visited's calls_callback case)
+          const ancestors: Checkpoint[] = [];
+          for (let a = cp; a; a = a.parent) if (!a.done && list.includes(a)) ancestors.push(a);
+          pruned = ancestors.some((a) => statesEqual(a.state, this.cur, false));
+          if (!pruned && ancestors.length >= 4) {
+            // without precision tracking a counter never converges: widen the scalars that keep
+            // changing to unknown (a superset, so sound) and try again
+            widen(ancestors[0].state, this.cur);
+            pruned = ancestors.some((a) => statesEqual(a.state, this.cur, false));
+          }
+        } else if (!pruned && this.loopHeads.has(insnIdx)) {
           for (let a = cp; a; a = a.parent) {
             if (!a.done && list.includes(a) && statesEqual(a.state, this.cur, true)) {
               // with may_goto in the program the loop is bounded at run time: the repeat is safe
@@ -549,7 +640,8 @@ export class Verifier {
             }
           }
         }
-        if (!pruned && (this.loopHeads.has(insnIdx) || this.sinceCheckpoint >= 8)) {
+        const force = this.loopHeads.has(insnIdx) || this.callbackSites.has(insnIdx);
+        if (!pruned && (force || this.sinceCheckpoint >= 8)) {
           if (list.length < 64) {
             this.sinceCheckpoint = 0;
             const ncp: Checkpoint = { state: cloneState(this.cur), branches: 1, parent: cp, done: false };
@@ -578,7 +670,7 @@ export class Verifier {
       if (this.level) {
         if (printFrom) {
           this.lines.push(
-            `from ${prev} to ${insnIdx}:${frameStr(this.cur, this.cur.frames.length - 1, this.opts.maps)}`,
+            `from ${prev} to ${insnIdx}:${frameStr(this.cur, this.cur.frames.length - 1, this.maps)}`,
           );
           printFrom = false;
           this.scratchAll = true;
@@ -709,7 +801,7 @@ export class Verifier {
       if (insn.src === BPF_PSEUDO_KFUNC_CALL)
         this.fail('calling kernel function is not supported without CONFIG_DEBUG_INFO_BTF');
       if (srcBit(insn.code) === BPF_X) this.fail(`unknown opcode ${insn.code.toString(16)}`);
-      return this.checkHelperCall(insn, pc);
+      return this.checkHelperCall(insn, pc, stack, cp);
     }
     if (o === BPF_EXIT) return this.checkExit(pc);
     if (o === BPF_JA) {
@@ -757,7 +849,7 @@ export class Verifier {
       if (!is64 && srcBit(insn.code) !== BPF_X) {
         // to-little-endian on a little-endian machine: a truncation
         const r = cloneReg(d);
-        r.id = 0;
+        unlink(r);
         if (width < 64) coerceToSize(r.b, width / 8);
         this.setReg(insn.dst, r);
         return;
@@ -773,6 +865,7 @@ export class Verifier {
         this.checkDst(insn.dst);
         if (is64) {
           if (insn.off === 0) {
+            if (src.t === 'scalar' && src.addConst) unlink(src);
             if (src.t === 'scalar' && !src.id && !isConst(src.b)) src.id = ++this.idGen;
             this.setReg(insn.dst, cloneReg(src));
           } else {
@@ -782,7 +875,7 @@ export class Verifier {
               return;
             }
             const r = cloneReg(src);
-            r.id = 0;
+            unlink(r);
             coerceToSizeSx(r.b, insn.off / 8, false);
             this.setReg(insn.dst, r);
           }
@@ -796,7 +889,7 @@ export class Verifier {
             return;
           }
           const r = cloneReg(src);
-          r.id = 0;
+          unlink(r);
           if (insn.off === 0) {
             r.b.var = { value: r.b.var.value & 0xffffffffn, mask: r.b.var.mask & 0xffffffffn };
             zext32(r.b);
@@ -840,7 +933,15 @@ export class Verifier {
     }
     aluScalar(aop, nb, src.b, is64);
     const r = { ...scalarUnknown(), b: nb };
-    // scalar += const keeps the link (id) only in the kernel's BPF_ADD_CONST form; we drop it
+    // adjust_reg_min_max_vals: `rX += const` keeps the link as BPF_ADD_CONST (once, delta in s32)
+    if (aop === 'add' && is64 && dst.id && isConst(src.b) && !this.opts.unprivileged) {
+      const val = src.b.var.value;
+      if (!dst.addConst && val <= 0x7fffffffn) {
+        r.id = dst.id;
+        r.addConst = true;
+        r.off = Number(val);
+      }
+    }
     this.setReg(insn.dst, r);
   }
 
@@ -945,13 +1046,13 @@ export class Verifier {
 
   private checkLdImm64(insn: Insn): void {
     this.checkDst(insn.dst);
-    const m = this.opts.maps[insn.imm];
+    const m = this.maps[insn.imm];
     switch (insn.src) {
       case 0:
         this.setReg(insn.dst, scalarConst((BigInt(insn.imm2 ?? 0) << 32n) | BigInt(insn.imm >>> 0)));
         return;
       case BPF_PSEUDO_FUNC: {
-        this.fail('missing btf func_info');
+        if (!this.opts.funcInfo) this.fail('missing btf func_info');
         const target = this.insnIdx + insn.imm + 1;
         this.setReg(insn.dst, pointer('func', { subprog: this.subprogs.indexOf(target) }));
         return;
@@ -984,7 +1085,8 @@ export class Verifier {
     ) {
       this.fail('BPF_LD_[ABS|IND] instructions not allowed for this program type');
     }
-    if (this.frame().subprog !== 0) this.fail('LD_ABS is not allowed in subprogs without BTF');
+    if (this.frame().subprog !== 0 && !this.opts.funcInfo)
+      this.fail('LD_ABS is not allowed in subprogs without BTF');
     const r6 = this.readReg(6);
     if (mode(insn.code) === BPF_IND) this.readReg(insn.src);
     if (r6.t !== 'ctx') this.fail('at the time of BPF_LD_ABS|IND R6 != pointer to skb');
@@ -1070,7 +1172,7 @@ export class Verifier {
     if (reg.maybeNull) this.fail(`R${regno} invalid mem access '${typeStr(reg)}'`);
     switch (reg.t) {
       case 'map_value': {
-        const m = this.opts.maps[reg.map];
+        const m = this.maps[reg.map];
         if (t === 'write' && m.flags & MAP_FLAGS.BPF_F_RDONLY_PROG)
           this.fail(`write into map forbidden, value_size=${m.valueSize} off=${full} size=${sz}`);
         if (t === 'read' && m.flags & MAP_FLAGS.BPF_F_WRONLY_PROG)
@@ -1078,11 +1180,28 @@ export class Verifier {
         this.checkRegion(regno, reg, full, sz, m.valueSize, false);
         if (t === 'write' && value && isPointer(value) && this.opts.unprivileged)
           this.fail(`R${valueRegno} leaks addr into map`);
+        if (
+          t === 'read' &&
+          m.frozenData &&
+          m.type === 2 &&
+          m.flags & MAP_FLAGS.BPF_F_RDONLY_PROG &&
+          isConst(reg.b)
+        ) {
+          // bpf_map_direct_read: a frozen read-only array's bytes are known
+          const at = full + Number(s64(reg.b.var.value));
+          if (at >= 0 && at + sz <= m.frozenData.length) {
+            let v = 0n;
+            for (let k = sz - 1; k >= 0; k--) v = (v << 8n) | BigInt(m.frozenData[at + k]);
+            if (signExt) v = BigInt.asUintN(64, BigInt.asIntN(sz * 8, v));
+            if (valueRegno >= 0) this.setReg(valueRegno, scalarConst(v));
+            return;
+          }
+        }
         setLoaded(scalarUnknown());
         return;
       }
       case 'map_key': {
-        const m = this.opts.maps[reg.map];
+        const m = this.maps[reg.map];
         if (t === 'write') this.fail(`R${regno} cannot write into map_key`);
         this.checkRegion(regno, reg, full, sz, m.keySize, false);
         setLoaded(scalarUnknown());
@@ -1126,7 +1245,20 @@ export class Verifier {
         return;
       }
       case 'map_ptr': {
-        if (t === 'write') this.fail('only read from bpf_array is supported');
+        // check_ptr_to_map_access: reads of the map's struct (bpf_array, bpf_htab...)
+        const mt = this.maps[reg.map]?.type ?? -1;
+        const tname = [2, 3, 4, 6, 8, 12].includes(mt)
+          ? 'bpf_array'
+          : [1, 5, 9, 10, 13].includes(mt)
+            ? 'bpf_htab'
+            : mt === 27
+              ? 'bpf_ringbuf_map'
+              : 'bpf_map';
+        if (full < 0) this.fail(`R${regno} is ${tname} invalid negative access: off=${full}`);
+        if (t === 'write') this.fail(`only read from ${tname} is supported`);
+        // the VM's map identity is 64 bytes (struct bpf_map's leading fields): refuse past it
+        if (full + sz > 64 || !isConst(reg.b) || reg.b.var.value !== 0n)
+          this.fail(`R${regno} ${tname} access off=${full} size=${sz} is beyond what tsbpf models`);
         setLoaded(scalarUnknown());
         return;
       }
@@ -1552,7 +1684,7 @@ export class Verifier {
       o,
       is32,
       true,
-      (a, b) => this.linkScalars(other, a, b),
+      (r) => this.linkScalars(other, r),
     );
     const ok2 = refineBranch(
       thisFrame.regs,
@@ -1562,7 +1694,7 @@ export class Verifier {
       o,
       is32,
       false,
-      (a, b) => this.linkScalars(this.cur, a, b),
+      (r) => this.linkScalars(this.cur, r),
     );
     if (!ok1 && !ok2) return { next: pc + 1 };
     if (!ok1) return { next: pc + 1 };
@@ -1574,12 +1706,26 @@ export class Verifier {
     return { next: pc + 1, branchPushed: true };
   }
 
-  /** After refining a scalar with an id, copy its bounds to every register and spill sharing the id. */
-  private linkScalars(st: VState, id: number, b: Bounds): void {
+  /**
+   * sync_linked_regs: after refining a scalar with an id, give every scalar sharing the id the same
+   * bounds, shifted by the difference of their BPF_ADD_CONST deltas.
+   */
+  private linkScalars(st: VState, known: Reg): void {
+    const id = known.id;
     if (!id) return;
+    const sync = (r: Reg) => {
+      if (r === known || r.t !== 'scalar' || r.id !== id) return;
+      if ((!r.addConst && !known.addConst) || r.off === known.off) {
+        r.b = { ...known.b, var: { ...known.b.var } };
+        return;
+      }
+      const b = { ...known.b, var: { ...known.b.var } };
+      aluScalar('add', b, constBounds(BigInt(r.off - known.off)), true);
+      r.b = b;
+    };
     for (const f of st.frames) {
-      for (const r of f.regs) if (r.t === 'scalar' && r.id === id) r.b = { ...b };
-      for (const s of f.stack) if (s.spilled?.t === 'scalar' && s.spilled.id === id) s.spilled.b = { ...b };
+      for (const r of f.regs) sync(r);
+      for (const s of f.stack) if (s.spilled) sync(s.spilled);
     }
   }
 
@@ -1665,21 +1811,22 @@ export class Verifier {
   private checkPseudoCall(insn: Insn, pc: number): { next: number; printAll: boolean } {
     const target = pc + insn.imm + 1;
     const k = this.subprogs.indexOf(target);
-    this.enterFrame(pc, k, target, undefined);
+    this.enterFrame(pc, k, undefined, this.cur);
     return { next: target, printAll: true };
   }
 
+  /** setup_func_entry on `st`: a callback keeps the caller's registers (the call is re-evaluated). */
   private enterFrame(
     callsite: number,
     subprog: number,
-    target: number,
     cb: { helper: number; ret: [number, number]; args: Reg[] } | undefined,
+    st: VState,
   ): void {
-    if (this.cur.frames.length >= MAX_CALL_FRAMES) {
-      this.fail(`the call stack of ${this.cur.frames.length + 1} frames is too deep`);
+    if (st.frames.length >= MAX_CALL_FRAMES) {
+      this.fail(`the call stack of ${st.frames.length + 1} frames is too deep`);
     }
-    const caller = this.frame();
-    const frameno = this.cur.frames.length;
+    const caller = st.frames[st.frames.length - 1];
+    const frameno = st.frames.length;
     const regs: Reg[] = [];
     for (let r = 0; r < 11; r++) regs.push(notInit());
     if (cb) {
@@ -1699,15 +1846,15 @@ export class Verifier {
     const edges = this.callEdges.get(caller.subprog) ?? new Set<number>();
     edges.add(subprog);
     this.callEdges.set(caller.subprog, edges);
-    for (const r of [0, ...CALLER_SAVED]) caller.regs[r] = notInit();
-    this.cur.frames.push(callee);
+    if (!cb) for (const r of [0, ...CALLER_SAVED]) caller.regs[r] = notInit();
+    st.frames.push(callee);
+    if (cb) return;
     this.scratchAll = true;
     if (this.level)
       this.lines.push(
-        `caller:${frameStr(this.cur, frameno - 1, this.opts.maps)}`,
-        `callee:${frameStr(this.cur, frameno, this.opts.maps)}`,
+        `caller:${frameStr(st, frameno - 1, this.maps)}`,
+        `callee:${frameStr(st, frameno, this.maps)}`,
       );
-    void target;
   }
 
   private checkExit(pc: number): { next: number | 'exit'; printAll?: boolean } {
@@ -1728,25 +1875,18 @@ export class Verifier {
       }
       this.cur.frames.pop();
       const caller = this.frame();
-      if (f.callbackRet) {
-        caller.regs[0] = scalarUnknown();
-        if (f.callbackOf === 181 || f.callbackOf === 164) {
-          // bpf_loop / for_each return the number of iterations done
-          caller.regs[0] = scalarUnknown();
-        }
-      } else {
-        caller.regs[0] = r0.t === 'stack' && r0.frameno > caller.frameno ? notInit() : r0;
-      }
+      // a callback goes back to its helper call, which schedules the next iteration
+      if (!f.callbackRet) caller.regs[0] = r0.t === 'stack' && r0.frameno > caller.frameno ? notInit() : r0;
       this.scratchAll = true;
       if (this.level) {
         this.lines.push(
-          `returning from callee:${frameStr({ ...this.cur, frames: [...this.cur.frames, f] }, this.cur.frames.length, this.opts.maps)}`,
+          `returning from callee:${frameStr({ ...this.cur, frames: [...this.cur.frames, f] }, this.cur.frames.length, this.maps)}`,
         );
         this.lines.push(
-          `to caller at ${f.callsite + 1}:${frameStr(this.cur, this.cur.frames.length - 1, this.opts.maps)}`,
+          `to caller at ${f.callbackRet ? f.callsite : f.callsite + 1}:${frameStr(this.cur, this.cur.frames.length - 1, this.maps)}`,
         );
       }
-      return { next: f.callsite + 1, printAll: true };
+      return { next: f.callbackRet ? f.callsite : f.callsite + 1, printAll: true };
     }
     // main program exit
     if (this.cur.refs.length) {
@@ -1800,7 +1940,12 @@ export class Verifier {
     return undefined;
   }
 
-  private checkHelperCall(insn: Insn, pc: number): { next: number; printAll?: boolean } {
+  private checkHelperCall(
+    insn: Insn,
+    pc: number,
+    stack: Pending[],
+    cp: Checkpoint | undefined,
+  ): { next: number; printAll?: boolean; branchPushed?: boolean } {
     const id = insn.imm;
     const h = helperById(id);
     if (id < 0 || !h) this.fail(`invalid func unknown#${id}`);
@@ -1828,24 +1973,27 @@ export class Verifier {
       releaseRef?: number;
       callback?: number;
       rawStack?: number[];
-      memWrite?: boolean;
+      memAccess?: 'read' | 'write' | 'readwrite';
     } = {};
     for (let a = 0; a < args.length; a++) {
       this.checkFuncArg(a + 1, args[a], args, meta);
     }
     if (id === 12) {
-      const m = this.opts.maps[meta.map ?? -1];
+      const m = this.maps[meta.map ?? -1];
       if (m?.type !== 3) this.fail('expected prog array map for tail call');
-      if (this.frame().subprog !== 0) this.fail('tail_call is not allowed in subprogs without BTF');
+      if (this.frame().subprog !== 0 && !this.opts.funcInfo)
+        this.fail('tail_call is not allowed in subprogs without BTF');
     }
     const needs = HELPER_MAP_TYPES[id];
     if (needs && meta.map !== undefined) {
-      const m = this.opts.maps[meta.map];
+      const m = this.maps[meta.map];
       if (m && !needs.includes(m.type))
         this.fail(`cannot pass map_type ${m.type} into func bpf_${h.name}#${id}`);
     }
+    if (id === 81 && !this.isZero(this.regs()[2]))
+      this.fail("get_local_storage() doesn't support non-zero flags");
     if (meta.map !== undefined && (id === 1 || id === 2 || id === 3)) {
-      const m = this.opts.maps[meta.map];
+      const m = this.maps[meta.map];
       if ([3, 4, 7, 8, 27, 31, 22, 23, 30].includes(m.type) && !(id === 1 && false)) {
         this.fail(`cannot pass map_type ${m.type} into func bpf_${h.name}#${id}`);
       }
@@ -1864,6 +2012,16 @@ export class Verifier {
     const cb = CALLBACK_HELPERS[id];
     const cbArgs: Reg[] | undefined =
       cb && meta.callback !== undefined ? this.callbackArgs(id, meta.map) : undefined;
+    let branchPushed = false;
+    if (cb && meta.callback !== undefined && cbArgs) {
+      // push_callback_call: the callback runs as a branch of its own, entered from this call with
+      // the caller's registers intact; when it returns, the call is evaluated again (another
+      // iteration) until the states converge. This path goes on as if it ran no more.
+      const cbState = cloneState(this.cur);
+      this.enterFrame(pc, meta.callback, { helper: id, ret: cb.ret, args: cbArgs }, cbState);
+      this.pushState(stack, cbState, this.subprogs[meta.callback], pc, cp);
+      branchPushed = true;
+    }
     if (PKT_CHANGING_HELPERS.has(id)) {
       // clear_all_pkt_pointers
       for (const f of this.cur.frames) {
@@ -1881,8 +2039,11 @@ export class Verifier {
     let r0: Reg = scalarUnknown();
     if (!ret || ret.kind === 'integer') r0 = scalarUnknown();
     else if (ret.kind === 'void') r0 = notInit();
-    else if (ret.kind === 'ptr_to_map_value') {
-      const m = this.opts.maps[meta.map ?? -1];
+    else if (ret.kind === 'ptr_to_map_value' && this.innerOf[meta.map ?? -1] !== undefined) {
+      // map-in-map lookup: the inner map (its template), or NULL
+      r0 = pointer('map_ptr', { map: this.innerOf[meta.map ?? -1], maybeNull: true, id: ++this.idGen });
+    } else if (ret.kind === 'ptr_to_map_value') {
+      const m = this.maps[meta.map ?? -1];
       r0 = pointer('map_value', { map: meta.map ?? -1, maybeNull: ret.flags.includes('ptr_maybe_null') });
       if (r0.maybeNull && m && (m.type === 2 || m.type === 6) && id === 1 && meta.rawStack) {
         const key = meta.rawStack[0];
@@ -1906,15 +2067,7 @@ export class Verifier {
       r0 = scalarUnknown();
     }
     this.setReg(0, r0);
-    if (cb && meta.callback !== undefined && cbArgs) {
-      this.enterFrame(pc, meta.callback, this.subprogs[meta.callback], {
-        helper: id,
-        ret: cb.ret,
-        args: cbArgs,
-      });
-      return { next: this.subprogs[meta.callback], printAll: true };
-    }
-    return { next: pc + 1 };
+    return { next: pc + 1, ...(branchPushed ? { branchPushed } : {}) };
   }
 
   private savedArgs: Reg[] = [];
@@ -1943,7 +2096,7 @@ export class Verifier {
       releaseRef?: number;
       callback?: number;
       rawStack?: number[];
-      memWrite?: boolean;
+      memAccess?: 'read' | 'write' | 'readwrite';
     },
   ): void {
     if (arg.kind === 'dontcare') return;
@@ -1968,7 +2121,7 @@ export class Verifier {
         if (isPointer(reg) && this.opts.unprivileged) this.fail(`R${regno} leaks addr into helper function`);
         return;
       case 'const_map_ptr':
-        if (reg.t !== 'map_ptr') typeErr(['map_ptr']);
+        if (reg.t !== 'map_ptr' || reg.maybeNull) typeErr(['map_ptr']);
         meta.map = reg.map;
         return;
       case 'ptr_to_ctx':
@@ -2008,28 +2161,33 @@ export class Verifier {
         if (!okTypes.includes(reg.t) || reg.maybeNull)
           typeErr(arg.kind === 'ptr_to_stack' ? ['fp'] : memTypes);
         if (arg.kind === 'ptr_to_map_key' || arg.kind === 'ptr_to_map_value') {
-          const m = this.opts.maps[meta.map ?? -1];
+          const m = this.maps[meta.map ?? -1];
           if (!m)
             this.fail(`invalid map_ptr to access map->${arg.kind === 'ptr_to_map_key' ? 'key' : 'value'}`);
           const n = arg.kind === 'ptr_to_map_key' ? m.keySize : m.valueSize;
-          this.checkHelperMem(regno, reg, n, false, arg.kind === 'ptr_to_map_key' ? 'read' : 'read');
+          // map_pop_elem/peek write the value into the buffer (MEM_UNINIT|MEM_WRITE)
+          this.helperMemAccess(regno, reg, n, false, arg.flags.includes('mem_uninit') ? 'write' : 'read');
           if (arg.kind === 'ptr_to_map_key' && reg.t === 'stack' && isConst(reg.b)) {
             const key = this.constStackKey(reg, n);
             if (key !== undefined) meta.rawStack = [key];
           }
           return;
         }
+        // what the helper does with the memory: a writable ptr_to_mem (no MEM_RDONLY) may be
+        // written, so what the verifier knew of those bytes is forgotten after the call
+        const uninit = arg.flags.includes('mem_uninit');
+        const writes = uninit || arg.flags.includes('mem_write') || !arg.flags.includes('mem_rdonly');
+        const access = uninit ? 'write' : writes ? 'readwrite' : 'read';
         if (arg.size !== undefined) {
-          this.checkHelperMem(
-            regno,
-            reg,
-            arg.size,
-            false,
-            arg.flags.includes('mem_uninit') ? 'write' : 'read',
-          );
+          if (arg.flags.includes('mem_aligned') && reg.t === 'stack') {
+            const a = tnumAdd(reg.b.var, tnumConst(BigInt(reg.off)));
+            if (!tnumIsAligned(a, arg.size))
+              this.fail(`misaligned stack access off ${tnumStr(reg.b.var)}+${reg.off}+0 size ${arg.size}`);
+          }
+          this.helperMemAccess(regno, reg, arg.size, false, access);
         }
         // the size comes with the next argument (const_size)
-        meta.memWrite = arg.flags.includes('mem_uninit') || arg.flags.includes('mem_write');
+        meta.memAccess = access;
         return;
       }
       case 'ptr_to_const_str':
@@ -2059,7 +2217,12 @@ export class Verifier {
   }
 
   /** check_mem_size_reg: the size argument for the memory argument before it. */
-  private checkMemSize(regno: number, reg: Reg, zeroOk: boolean, meta: { memWrite?: boolean }): void {
+  private checkMemSize(
+    regno: number,
+    reg: Reg,
+    zeroOk: boolean,
+    meta: { memAccess?: 'read' | 'write' | 'readwrite' },
+  ): void {
     const memReg = this.regs()[regno - 1];
     if (reg.b.smin < 0n) this.fail(`R${regno} min value is negative, either use unsigned or 'var &= const'`);
     if (reg.b.umin === 0n && !zeroOk)
@@ -2070,7 +2233,19 @@ export class Verifier {
       if (reg.b.umax !== 0n) this.fail(`R${regno - 1} type=scalar expected=fp`);
       return;
     }
-    this.checkHelperMem(regno - 1, memReg, Number(reg.b.umax), zeroOk, meta.memWrite ? 'write' : 'read');
+    this.helperMemAccess(regno - 1, memReg, Number(reg.b.umax), zeroOk, meta.memAccess ?? 'read');
+  }
+
+  /** check_helper_mem_access; 'readwrite': the bytes must be initialized and are clobbered. */
+  private helperMemAccess(
+    regno: number,
+    reg: Reg,
+    n: number,
+    zeroOk: boolean,
+    access: 'read' | 'write' | 'readwrite',
+  ): void {
+    if (access !== 'write') this.checkHelperMem(regno, reg, n, zeroOk, 'read');
+    if (access !== 'read') this.checkHelperMem(regno, reg, n, zeroOk, 'write');
   }
 
   /** check_helper_mem_access. */
@@ -2088,10 +2263,10 @@ export class Verifier {
         return;
       case 'map_key':
         if (access === 'write') this.fail(`R${regno} cannot write into map_key`);
-        this.checkRegion(regno, reg, reg.off, n, this.opts.maps[reg.map].keySize, zeroOk);
+        this.checkRegion(regno, reg, reg.off, n, this.maps[reg.map].keySize, zeroOk);
         return;
       case 'map_value': {
-        const m = this.opts.maps[reg.map];
+        const m = this.maps[reg.map];
         if (access === 'write' && m.flags & MAP_FLAGS.BPF_F_RDONLY_PROG)
           this.fail(`write into map forbidden, value_size=${m.valueSize} off=${reg.off} size=${n}`);
         this.checkRegion(regno, reg, reg.off, n, m.valueSize, zeroOk);
@@ -2130,7 +2305,7 @@ export class Verifier {
       minOff = reg.b.smin + BigInt(off);
       maxOff = reg.b.smax + BigInt(off) + BigInt(n);
     }
-    if (minOff < -BigInt(MAX_BPF_STACK) || (n > 0 && minOff >= 0n) || maxOff > 0n) {
+    if (minOff < -BigInt(MAX_BPF_STACK) || minOff >= 0n || maxOff > 0n) {
       const extra = access === 'write' ? ' write to' : ' read from';
       if (constOff) this.fail(`invalid${extra} stack R${regno} off=${off} size=${n}`);
       this.fail(

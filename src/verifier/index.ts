@@ -6,9 +6,9 @@
  */
 import { TsbpfError } from '../errors.js';
 import type { Insn } from '../isa/insn.js';
-import { Verifier, type VerifierMap } from './check.js';
+import { Verifier, type VerifierFunc, type VerifierMap } from './check.js';
 
-export type { VerifierMap } from './check.js';
+export type { VerifierFunc, VerifierMap } from './check.js';
 export { kernelInsn } from './log.js';
 
 export interface VerifyOptions {
@@ -16,6 +16,12 @@ export interface VerifyOptions {
   expectedAttachType?: number;
   /** LD_IMM64 src=BPF_PSEUDO_MAP_FD/MAP_IDX imm=i refers to maps[i]; MAP_VALUE/MAP_IDX_VALUE: imm=i, imm2=offset. */
   maps?: readonly VerifierMap[];
+  /**
+   * BTF func_info: one record per function (slot of its first instruction), as the kernel takes it
+   * with the program's BTF. Without it, `ld_imm64 func` (bpf_loop callbacks) is refused the way the
+   * kernel refuses it ("missing btf func_info").
+   */
+  funcInfo?: readonly VerifierFunc[];
   logLevel?: 0 | 1 | 2;
   unprivileged?: boolean;
   /** Default 1_000_000. */
@@ -50,6 +56,7 @@ export function verify(insns: readonly Insn[], options: VerifyOptions): VerifyRe
     progType: options.progType,
     ...(options.expectedAttachType === undefined ? {} : { expectedAttachType: options.expectedAttachType }),
     maps: options.maps ?? [],
+    ...(options.funcInfo ? { funcInfo: options.funcInfo } : {}),
     logLevel,
     unprivileged: options.unprivileged ?? false,
     insnLimit,

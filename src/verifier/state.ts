@@ -56,6 +56,11 @@ export interface Reg {
   frameno: number;
   /** func: the subprogram. */
   subprog: number;
+  /**
+   * Scalars: linked to the scalars sharing `id` with a constant delta `off` (the kernel's
+   * BPF_ADD_CONST: `r1 = r0; r1 += 4` makes r1 id|ADD_CONST, off 4).
+   */
+  addConst: boolean;
 }
 
 export enum Slot {
@@ -109,6 +114,7 @@ export function notInit(): Reg {
     rdonly: false,
     frameno: 0,
     subprog: 0,
+    addConst: false,
   };
 }
 export function scalarUnknown(): Reg {
@@ -205,7 +211,7 @@ export function regStr(r: Reg, curFrame: number, maps: readonly MapInfo[]): stri
     if (isConst(r.b)) return `${s}${snum(r.b.var.value + BigInt(r.off))}`;
   }
   const parts: string[] = [];
-  if (r.id) parts.push(`id=${r.id}`);
+  if (r.id) parts.push(r.addConst ? `id=${r.id}${r.off < 0 ? '' : '+'}${r.off}` : `id=${r.id}`);
   if (r.refId) parts.push(`ref_obj_id=${r.refId}`);
   if ((r.t === 'map_ptr' || r.t === 'map_value' || r.t === 'map_key') && maps[r.map]) {
     parts.push(`ks=${maps[r.map].keySize},vs=${maps[r.map].valueSize}`);
@@ -264,6 +270,11 @@ export { alignPad };
 class IdMap {
   private readonly m = new Map<number, number>();
   private readonly rev = new Map<number, number>();
+  /** check_scalar_ids: an unlinked scalar gets an id of its own for the comparison. */
+  private tmp = 0;
+  checkScalar(a: number, b: number): boolean {
+    return this.check(a || --this.tmp, b || --this.tmp);
+  }
   check(a: number, b: number): boolean {
     if (!a && !b) return true;
     if (!a || !b) return false;
@@ -303,7 +314,9 @@ function regSafe(old: Reg, cur: Reg, ids: IdMap, exact: boolean): boolean {
   if (old.t !== cur.t) return false;
   switch (old.t) {
     case 'scalar':
-      return boundsWithin(old.b, cur.b);
+      // linked scalars are refined together: the links must be the same (check_scalar_ids)
+      if (old.addConst !== cur.addConst || (old.addConst && old.off !== cur.off)) return false;
+      return boundsWithin(old.b, cur.b) && ids.checkScalar(old.id, cur.id);
     case 'map_value':
     case 'mem':
     case 'map_key':

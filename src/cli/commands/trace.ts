@@ -175,7 +175,7 @@ export async function runTrace(a: TraceArgs, src: ScriptSource, io: Io): Promise
   const text = stripShebang(src.text);
   try {
     if (a.debug === 'ast') {
-      io.stdout(printAst(frontEnd(text, options).program));
+      io.stdout(printAst((await frontEnd(text, options)).program));
       return 0;
     }
     const { script } = await compileScript(text, options);
