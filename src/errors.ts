@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'object' // an ELF object file that cannot be read
   | 'btf' // BTF type information that cannot be read
   | 'runtime' // the VM stopped the program: bad access, bad jump, budget exhausted...
+  | 'verify' // the verifier rejected a program (details.log has the log, details.pc the instruction)
   | 'kernel' // a system call failed
   | 'trace' // tracing language (bpftrace): syntax, type or probe error in a script
   | 'io'; // a file could not be read or written
