@@ -2,7 +2,7 @@
  * The VM's test runs beside the kernel's: `node dist/bench/vm.js` (after `npm run build`).
  *
  * For each XDP program (and one TC program), ns per packet through `testRun({ repeat })` in the VM
- * (interpreter, or --engine jit) and through BPF_PROG_TEST_RUN in the kernel, same object, same packet,
+ * (the JIT, or --engine interp) and through BPF_PROG_TEST_RUN in the kernel, same object, same packet,
  * same repeat, measured in the same run; the ratio is VM / kernel. Without BPF the kernel column says
  * why. Options: --quick, --json, --engine interp|jit.
  */
@@ -17,7 +17,7 @@ import { ipv4Packet } from '../test/support/packets.js';
 const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');
 const ei = process.argv.indexOf('--engine');
-const engine = (ei >= 0 ? process.argv[ei + 1] : 'interp') as 'interp' | 'jit';
+const engine = (ei >= 0 ? process.argv[ei + 1] : 'jit') as 'interp' | 'jit';
 const REPEAT = quick ? 2_000 : 50_000;
 
 const CASES: { object: string; program: string; setup?: (c: Collection) => void }[] = [

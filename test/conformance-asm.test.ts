@@ -6,7 +6,7 @@ import { isTsbpfError } from '../src/errors.js';
 import { assembleConformance } from '../src/isa/asm/conformance.js';
 import { encode } from '../src/isa/insn.js';
 import { parseConformanceData } from '../src/testing/conformance.js';
-import { prepare } from '../src/vm/interpreter.js';
+import { ENGINES, prepareProgram } from '../src/vm/engine.js';
 import { CORPORA } from './support/fixtures.js';
 
 const TESTS = join(CORPORA, 'bpf_conformance', 'tests');
@@ -153,7 +153,8 @@ describe('fuzz: mutated conformance sources only ever fail with TsbpfError', () 
       try {
         const insns = assembleConformance(s);
         assembled++;
-        prepare(insns, { budget: 5000 }).run({ mem: new Uint8Array(16) });
+        for (const engine of ENGINES)
+          prepareProgram(insns, { budget: 5000, engine }).run({ mem: new Uint8Array(16) });
       } catch (e) {
         if (!isTsbpfError(e)) assert.fail(`non-TsbpfError for:\n${s}\n${(e as Error)?.stack ?? e}`);
         refused++;

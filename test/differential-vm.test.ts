@@ -15,6 +15,7 @@ import { kernelBackend } from '../src/kernel/collection.js';
 import { bpfAvailable } from '../src/kernel/program.js';
 import { readObject } from '../src/object/spec.js';
 import { vmBackend } from '../src/vm/backend.js';
+import { ENGINES } from '../src/vm/engine.js';
 import { deterministicEnv } from '../src/vm/env.js';
 import type { BpfMap } from '../src/vm/maps/types.js';
 import { loadFixture } from './support/fixtures.js';
@@ -22,8 +23,6 @@ import { arpPacket, ipv4Packet, ipv6Packet, packetCorpus } from './support/packe
 
 const bpf = bpfAvailable();
 const skip = bpf.ok ? false : `BPF unavailable: ${bpf.reason}`;
-/** TSBPF_ENGINE=jit runs the VM side on the JIT. */
-const ENGINE = process.env.TSBPF_ENGINE === 'jit' ? 'jit' : 'interp';
 
 const hex = (b: Uint8Array | undefined) => (b === undefined ? 'none' : Buffer.from(b).toString('hex'));
 
@@ -43,6 +42,8 @@ interface Case {
   setup?: (c: Collection) => void;
   /** Map names not to compare (contents that legitimately differ, e.g. ring buffers). */
   skipMaps?: string[];
+  /** Programs to load besides `program` (tail-call targets). */
+  also?: string[];
 }
 
 type Outcome = { retval: number; data: string; ctx: string } | { errno: number | undefined };
@@ -270,36 +271,89 @@ const CASES: Case[] = [
     runs: [{ data: ipv4Packet() }, { ctx: new Uint8Array(64) }],
   },
   { object: 'progtypes', program: 'p_perf_event', runs: [{ ctx: new Uint8Array(184) }] },
+  {
+    object: 'xdp_5tuple',
+    program: 'xdp_5tuple',
+    setup: (c) => {
+      // flows for TCP 40000 -> 80 (XDP_TX) and UDP 53 -> 53 (XDP_DROP) from ipv4Packet's addresses
+      const key = (proto: number, sport: number, dport: number) =>
+        Uint8Array.of(
+          192,
+          168,
+          1,
+          10,
+          10,
+          0,
+          0,
+          2,
+          sport >> 8,
+          sport & 0xff,
+          dport >> 8,
+          dport & 0xff,
+          proto,
+          0,
+          0,
+          0,
+        );
+      const value = (action: number) => Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, action, 0, 0, 0, 0, 0, 0, 0);
+      c.map('flows').update(key(6, 40000, 80), value(3));
+      c.map('flows').update(key(17, 53, 53), value(1));
+    },
+    runs: [
+      { data: ipv4Packet() },
+      { data: ipv4Packet(), repeat: 5 },
+      { data: ipv4Packet({ proto: 17, sport: 53, dport: 53 }) },
+      { data: ipv4Packet({ proto: 17, sport: 54, dport: 53 }) },
+      { data: ipv4Packet({ tcpDoff: 5, payload: 0 }).subarray(0, 40) },
+      { data: ipv6Packet() },
+      { data: arpPacket() },
+      { data: new Uint8Array(10) },
+    ],
+  },
+  {
+    object: 'xdp_calls',
+    program: 'xdp_calls',
+    also: ['xdp_calls_tail'],
+    runs: [
+      { data: ipv4Packet() },
+      { data: ipv4Packet({ payload: 3 }), repeat: 3 },
+      { data: new Uint8Array(13) },
+    ],
+  },
 ];
 
-describe('VM vs kernel BPF_PROG_TEST_RUN', { skip }, () => {
-  for (const c of CASES) {
-    const label = `${c.object}/${c.program}${c.constants ? ` ${JSON.stringify(c.constants)}` : ''}`;
-    it(label, () => {
-      const spec = () => readObject(loadFixture(c.object), { path: `${c.object}.o` });
-      const options = { programs: [c.program], ...(c.constants ? { constants: c.constants } : {}) };
-      const kernel = kernelBackend.load(spec(), options);
-      const vm = vmBackend({ env: deterministicEnv(), cpus: 4, engine: ENGINE }).load(spec(), options);
-      try {
-        c.setup?.(kernel);
-        c.setup?.(vm);
-        c.runs.forEach((run, i) => {
-          const k = outcome(kernel, c.program, run);
-          const v = outcome(vm, c.program, run);
-          assert.deepEqual(
-            v,
-            k,
-            `run ${i} (${run.data ? `${run.data.length}-byte packet` : 'no data'}${run.ctx ? ', ctx' : ''})`,
-          );
-        });
-        for (const [name, km] of kernel.maps) {
-          if (c.skipMaps?.includes(name)) continue;
-          assert.deepEqual(contents(vm.map(name)), contents(km), `map ${name} after the runs`);
+for (const engine of ENGINES)
+  describe(`VM vs kernel BPF_PROG_TEST_RUN [${engine}]`, { skip }, () => {
+    for (const c of CASES) {
+      const label = `${c.object}/${c.program}${c.constants ? ` ${JSON.stringify(c.constants)}` : ''}`;
+      it(label, () => {
+        const spec = () => readObject(loadFixture(c.object), { path: `${c.object}.o` });
+        const options = {
+          programs: [c.program, ...(c.also ?? [])],
+          ...(c.constants ? { constants: c.constants } : {}),
+        };
+        const kernel = kernelBackend.load(spec(), options);
+        const vm = vmBackend({ env: deterministicEnv(), cpus: 4, engine }).load(spec(), options);
+        try {
+          c.setup?.(kernel);
+          c.setup?.(vm);
+          c.runs.forEach((run, i) => {
+            const k = outcome(kernel, c.program, run);
+            const v = outcome(vm, c.program, run);
+            assert.deepEqual(
+              v,
+              k,
+              `run ${i} (${run.data ? `${run.data.length}-byte packet` : 'no data'}${run.ctx ? ', ctx' : ''})`,
+            );
+          });
+          for (const [name, km] of kernel.maps) {
+            if (c.skipMaps?.includes(name)) continue;
+            assert.deepEqual(contents(vm.map(name)), contents(km), `map ${name} after the runs`);
+          }
+        } finally {
+          kernel.close();
+          vm.close();
         }
-      } finally {
-        kernel.close();
-        vm.close();
-      }
-    });
-  }
-});
+      });
+    }
+  });

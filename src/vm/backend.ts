@@ -41,12 +41,12 @@ import {
   testRunError,
   XdpContext,
 } from './context.js';
-import { prepareProgram } from './engine.js';
+import { DEFAULT_ENGINE, type EngineOptions, prepareProgram } from './engine.js';
 import { hostEnv, type VmEnv } from './env.js';
 import { type BaseHelpers, baseHelpers } from './helpers/base.js';
 import { mapHelpers } from './helpers/maps.js';
 import { packetHelpers } from './helpers/packet.js';
-import type { HelperFn, InterpreterOptions, PreparedProgram } from './interpreter.js';
+import type { HelperFn, PreparedProgram } from './interpreter.js';
 import { prepare } from './interpreter.js';
 import { ArrayOfMapsMap, type ProgArrayMap } from './maps/array.js';
 import type { VmMap } from './maps/base.js';
@@ -55,15 +55,15 @@ import type { BpfMap, MapSpec as VmMapSpec } from './maps/types.js';
 import { AddressSpace } from './memory.js';
 
 /** Prepares a program for an engine: the interpreter's `prepare` or anything with its signature. */
-export type EngineFn = (insns: readonly Insn[], options: InterpreterOptions) => PreparedProgram;
+export type EngineFn = (insns: readonly Insn[], options: EngineOptions) => PreparedProgram;
 
 export interface VmBackendOptions {
   /** Virtual CPUs (per-CPU maps hold one value each). Default 1. */
   cpus?: number;
   /** The outside world helpers see (default: the host's clocks, this process as the task). */
   env?: VmEnv;
-  /** 'interp' (default), 'jit', or a prepare function of another engine. */
-  engine?: 'interp' | 'jit' | EngineFn;
+  /** 'jit', 'interp' (or 'interpreter'), or a prepare function of another engine; default DEFAULT_ENGINE. */
+  engine?: 'interp' | 'interpreter' | 'jit' | EngineFn;
   /** Most instructions one run may execute (default: the interpreter's 10,000,000). */
   budget?: number;
 }
@@ -202,7 +202,10 @@ export class VmCollection implements Collection {
       const host = { env, current: () => this.currentContext() };
       const common = new Map<number, HelperFn>([
         ...base.helpers,
-        ...mapHelpers(rt, { tailCall: (p, ctx) => (p as VmProgram).runTail(ctx) }),
+        ...mapHelpers(rt, {
+          tailCall: (p, ctx) => (p as VmProgram).runTail(ctx),
+          tailTarget: (p) => (p instanceof VmProgram ? p.prepared : undefined),
+        }),
       ]);
       const tables = {
         xdp: new Map([...common, ...packetHelpers(host, 'xdp')]),
@@ -226,6 +229,7 @@ export class VmCollection implements Collection {
         const prepared = engine(insns, {
           helpers,
           memory: this.memory,
+          inlineMap: (a) => rt.inlineLookup(a),
           ...(options.budget === undefined ? {} : { budget: options.budget }),
         });
         const prog = new VmProgram(this, p, type, prepared);
@@ -304,9 +308,10 @@ export class VmCollection implements Collection {
 }
 
 function resolveEngine(engine: VmBackendOptions['engine']): EngineFn {
-  if (engine === undefined || engine === 'interp') return prepare;
-  if (engine === 'jit') return (insns, options) => prepareProgram(insns, { ...options, engine: 'jit' });
-  return engine;
+  const e = engine ?? DEFAULT_ENGINE;
+  if (e === 'interp' || e === 'interpreter') return prepare;
+  if (e === 'jit') return (insns, options) => prepareProgram(insns, { ...options, engine: 'jit' });
+  return e;
 }
 
 /** The kernel's load-time refusals the VM repeats: helpers the type may not call, kernel symbols. */
@@ -380,7 +385,8 @@ export class VmProgram implements Program {
     private readonly collection: VmCollection,
     readonly spec: ProgramSpec,
     readonly typeInfo: ProgramType,
-    private readonly prepared: PreparedProgram,
+    /** The program as its engine prepared it. */
+    readonly prepared: PreparedProgram,
   ) {
     this.name = spec.name;
     this.type = typeInfo.name;
@@ -425,8 +431,10 @@ export class VmProgram implements Program {
     const input = packet ? { r1, packet } : { r1 };
     return this.collection.withContext(ctx, () => {
       let r0 = 0n;
+      const p = this.prepared;
       const t0 = process.hrtime.bigint();
-      for (let i = 0; i < n; i++) r0 = this.prepared.run(input).r0;
+      if (p.runRepeat) r0 = p.runRepeat(input, n).r0;
+      else for (let i = 0; i < n; i++) r0 = p.run(input).r0;
       const dt = process.hrtime.bigint() - t0;
       return { retval: Number(r0 & 0xffffffffn), durationNs: Number(dt / BigInt(n)) };
     });

@@ -4,8 +4,8 @@
  *   prepareProgram(insns, { engine: 'jit', helpers, budget, memory }).run({ mem })
  *
  * Both engines take the same options, refuse the same programs with the same errors, and return
- * the same PreparedProgram ({ run(input) → { r0, insnCount, mem } }). The interpreter is the
- * default until the JIT has passed everything the interpreter passes in every suite.
+ * the same PreparedProgram ({ run(input) → { r0, insnCount, mem } }). The JIT is the default: every
+ * suite that runs programs runs under both engines (ENGINES) with the same results.
  */
 import { TsbpfError } from '../errors.js';
 import type { Insn } from '../isa/insn.js';
@@ -20,13 +20,15 @@ import { dumpWat, type JitOptions, JitProgram, prepareJit } from './jit/program.
 
 export type Engine = 'jit' | 'interpreter';
 export const ENGINES: readonly Engine[] = ['interpreter', 'jit'];
-export const DEFAULT_ENGINE: Engine = 'interpreter';
+export const DEFAULT_ENGINE: Engine = 'jit';
 
 export interface EngineOptions extends InterpreterOptions {
-  /** Which engine runs the program (default 'interpreter'). */
+  /** Which engine runs the program (default DEFAULT_ENGINE). */
   engine?: Engine;
   /** JIT only: constant blinding (bpf_jit_harden). Ignored by the interpreter. */
   blind?: boolean;
+  /** JIT only: map lookups it may inline (see JitOptions.inlineMap). Ignored by the interpreter. */
+  inlineMap?: JitOptions['inlineMap'];
 }
 
 /** Parses an engine name as a user types it: 'jit', 'interpreter' or 'interp'. */

@@ -74,6 +74,53 @@ export interface HelperContext {
    * passed, e.g. a bpf_loop callback) with r1..r5 = args, on fresh stack frames; returns its r0.
    */
   callFunction?(address: bigint, args: readonly bigint[]): bigint;
+  /**
+   * bpf_tail_call: `target` replaces the running program (with r1 = `r1`) once the helper has
+   * stopped this one: the engine's run() goes on with it, in a loop, so a chain of tail calls does
+   * not grow the host's stack. False, and nothing happens, when the chain has already made
+   * MAX_TAIL_CALL_CNT tail calls. Absent where a tail call cannot replace the program (callbacks).
+   */
+  tailCall?(target: PreparedProgram, r1: bigint): boolean;
+}
+/** The kernel's limit on tail calls in one chain. */
+export const MAX_TAIL_CALL_CNT = 33;
+/** A run's tail-call chain: how many tail calls so far, and the program to run next. */
+export interface TailChain {
+  count: number;
+  next: PreparedProgram | undefined;
+  r1: bigint;
+}
+export function newChain(): TailChain {
+  return { count: 0, next: undefined, r1: 0n };
+}
+/** HelperContext.tailCall over a chain. */
+export function chainTailCall(chain: TailChain): (target: PreparedProgram, r1: bigint) => boolean {
+  return (target, r1) => {
+    if (chain.count >= MAX_TAIL_CALL_CNT) return false;
+    chain.count++;
+    chain.next = target;
+    chain.r1 = r1;
+    return true;
+  };
+}
+/**
+ * Runs the programs a run tail-called, one after the other (same packet), and returns the result of
+ * the last one: r0 of the chain's last program, instructions counted over the whole chain, `mem` of
+ * the first run.
+ */
+export function followChain(first: RunResult, chain: TailChain, input: RunInput): RunResult {
+  let r = first;
+  let count = first.insnCount;
+  while (chain.next !== undefined) {
+    const p = chain.next;
+    chain.next = undefined;
+    const next: RunInput = input.packet ? { r1: chain.r1, packet: input.packet } : { r1: chain.r1 };
+    r = p.runLink ? p.runLink(next, chain) : p.run(next);
+    count += r.insnCount;
+  }
+  const out: RunResult = { r0: r.r0, insnCount: count };
+  if (first.mem) out.mem = first.mem;
+  return out;
 }
 export type HelperTable = ReadonlyMap<number, HelperFn>;
 export interface InterpreterOptions {
@@ -108,8 +155,15 @@ export interface RunResult {
 }
 export interface PreparedProgram {
   run(input?: RunInput): RunResult;
-  /** Releases what the program holds in the address space (the JIT's stack frames); optional. */
+  /** Releases what the program holds in the address space (stack frames); optional. */
   dispose?(): void;
+  /** One program of a tail-call chain: run() without following the chain (engines implement it). */
+  runLink?(input: RunInput, chain: TailChain): RunResult;
+  /**
+   * run(input) `repeat` times in a row, state carrying over (BPF_PROG_TEST_RUN's repeat); the
+   * result of the last run. Optional: an engine that can loop faster than its caller implements it.
+   */
+  runRepeat?(input: RunInput, repeat: number): RunResult;
 }
 
 export const DEFAULT_BUDGET = 10_000_000;
@@ -337,6 +391,8 @@ class Program implements PreparedProgram {
   private readonly source: readonly Insn[];
   /** Working arrays reused by every run (a typed-array allocation costs more than a short program). */
   private scratch: Scratch | undefined;
+  /** Stack frames kept between runs. */
+  private kept: Kept | undefined;
   private busy = false;
 
   constructor(insns: readonly Insn[], options: InterpreterOptions) {
@@ -618,29 +674,80 @@ class Program implements PreparedProgram {
   }
 
   run(input: RunInput = {}): RunResult {
+    const chain = newChain();
+    const r = this.runLink(input, chain);
+    return chain.next === undefined ? r : followChain(r, chain, input);
+  }
+
+  runRepeat(input: RunInput, repeat: number): RunResult {
+    let r = this.run(input);
+    for (let i = 1; i < repeat; i++) r = this.run(input);
+    return r;
+  }
+
+  /** Frees the stack frames kept between runs (they are also freed when the program is collected). */
+  dispose(): void {
+    const k = this.kept;
+    if (k === undefined) return;
+    this.kept = undefined;
+    keptRegistry.unregister(this);
+    freeAll(k.space, k.regions);
+  }
+
+  /** Stack frames (and the code region) kept from run to run in `space`, zeroed for each run. */
+  private keptFor(space: AddressSpace): Kept {
+    const k = this.kept;
+    if (k !== undefined && k.space === space) return k;
+    if (k !== undefined) this.dispose();
+    const frames = this.usesFrames ? MAX_CALL_FRAMES : 1;
+    const regions = space.allocateAdjacent(frames, MAX_BPF_STACK, (f) => `stack frame ${f}`, {
+      guard: MAX_BPF_STACK,
+    });
+    const kept: Kept = { space, regions, lo: regions[0].base, hi: regions[frames - 1].end, codeBase: 0 };
+    if (this.usesFuncAddr) {
+      const code = space.allocate(this.slotCount * 8, 'code', { writable: false });
+      regions.push(code);
+      kept.codeBase = code.base;
+    }
+    this.kept = kept;
+    keptRegistry.register(this, { space, regions }, this);
+    return kept;
+  }
+
+  runLink(input: RunInput, chain: TailChain | undefined): RunResult {
     const space = this.space ?? defaultAddressSpace();
     const regions: Region[] = [];
+    const reentrant = this.busy;
     try {
       const frames = this.usesFrames ? MAX_CALL_FRAMES : 1;
-      // Reuse the working arrays unless this is a re-entrant run (a helper running the same program).
-      if (this.scratch === undefined) this.scratch = makeScratch(this.constLo.length);
-      const scratch = this.busy ? makeScratch(this.constLo.length) : this.scratch;
-      const frameTops = scratch.frameTops;
-      for (let f = 0; f < frames; f++) {
-        const r = space.allocate(MAX_BPF_STACK, `stack frame ${f}`, { align: 16 });
-        regions.push(r);
-        frameTops[f] = r.end;
+      // Reuse the working arrays and frames unless this is a re-entrant run (a helper running the same program).
+      let scratch: Scratch;
+      let codeBase = 0;
+      if (!reentrant) {
+        if (this.scratch === undefined) this.scratch = makeScratch(this.constLo.length);
+        scratch = this.scratch;
+        const kept = this.keptFor(space);
+        space.u8.fill(0, kept.lo, kept.hi);
+        for (let f = 0; f < frames; f++) scratch.frameTops[f] = kept.regions[f].end;
+        codeBase = kept.codeBase;
+      } else {
+        scratch = makeScratch(this.constLo.length);
+        for (let f = 0; f < frames; f++) {
+          const r = space.allocate(MAX_BPF_STACK, `stack frame ${f}`, { align: 16 });
+          regions.push(r);
+          scratch.frameTops[f] = r.end;
+        }
+        if (this.usesFuncAddr) {
+          const code = space.allocate(this.slotCount * 8, 'code', { writable: false });
+          regions.push(code);
+          codeBase = code.base;
+        }
       }
+      const frameTops = scratch.frameTops;
       let memRegion: Region | undefined;
       if (input.mem !== undefined) {
         memRegion = space.allocate(input.mem.length, 'mem', { init: input.mem });
         regions.push(memRegion);
-      }
-      let codeBase = 0;
-      if (this.usesFuncAddr) {
-        const code = space.allocate(this.slotCount * 8, 'code', { writable: false });
-        regions.push(code);
-        codeBase = code.base;
       }
       const state: RunState = {
         space,
@@ -658,7 +765,7 @@ class Program implements PreparedProgram {
         codeBase,
         count: 0,
       };
-      state.ctx = {
+      const ctx: HelperContext = {
         memory: space,
         stop(r0: bigint) {
           state.stopped = true;
@@ -669,13 +776,14 @@ class Program implements PreparedProgram {
         },
         callFunction: (address: bigint, args: readonly bigint[]) => this.callFunction(state, address, args),
       };
-      const wasBusy = this.busy;
+      if (chain !== undefined) ctx.tailCall = chainTailCall(chain);
+      state.ctx = ctx;
       this.busy = true;
       let r0: bigint;
       try {
         r0 = this.execute(state, scratch);
       } finally {
-        this.busy = wasBusy;
+        this.busy = reentrant;
       }
       const result: RunResult = { r0, insnCount: state.count };
       if (memRegion) result.mem = space.u8.slice(memRegion.base, memRegion.end);
@@ -1540,6 +1648,29 @@ class Program implements PreparedProgram {
     return `PreparedProgram(${this.source.length} insns)`;
   }
 }
+
+interface Kept {
+  space: AddressSpace;
+  regions: Region[];
+  /** [lo, hi): the frames, zeroed before each run. */
+  lo: number;
+  hi: number;
+  codeBase: number;
+}
+
+function freeAll(space: AddressSpace, regions: readonly Region[]): void {
+  for (const r of regions) {
+    try {
+      space.freeRegion(r);
+    } catch {
+      // already freed
+    }
+  }
+}
+
+const keptRegistry = new FinalizationRegistry<{ space: AddressSpace; regions: Region[] }>((held) =>
+  freeAll(held.space, held.regions),
+);
 
 interface Scratch {
   LO: Int32Array;

@@ -11,6 +11,12 @@ import { TsbpfError } from '../errors.js';
 export const WASM_PAGE = 65536;
 /** Addresses below this are never part of a region. */
 export const NULL_PAGE_END = WASM_PAGE;
+/**
+ * A u32 in the NULL page (never a region, so no program can reach it) that the address space bumps
+ * every time it frees a region: compiled code that caches which region an access hits drops its
+ * cache when the number changes.
+ */
+export const FREE_EPOCH_ADDR = 64;
 
 export interface Region {
   readonly id: number;
@@ -154,6 +160,51 @@ export class AddressSpace {
     return region;
   }
 
+  /**
+   * `count` regions of `size` bytes each, side by side (region k at base + k * size), named by
+   * `name(k)`: call stacks whose frames must sit at a fixed stride (the JIT computes a callee's frame
+   * from its caller's). `size` must be a multiple of `align`.
+   */
+  allocateAdjacent(
+    count: number,
+    size: number,
+    name: (k: number) => string,
+    options: { align?: number; guard?: number } = {},
+  ): Region[] {
+    const align = options.align ?? 16;
+    const guard = options.guard ?? 0;
+    if (!Number.isInteger(count) || count < 1 || size % align !== 0 || size <= 0 || guard % align !== 0)
+      throw new TsbpfError('usage', `cannot allocate ${count} adjacent regions of ${size} bytes`);
+    const block = this.allocate(count * size + 2 * guard, name(0), { align });
+    // re-register the block as `count` regions, with unmapped guard bytes on both sides
+    const i = this.indexAfter(block.base) - 1;
+    const first = block.base + guard;
+    const out: Region[] = [];
+    for (let k = 0; k < count; k++) {
+      out.push({
+        id: k === 0 ? block.id : this.nextId++,
+        base: first + k * size,
+        size,
+        end: first + (k + 1) * size,
+        name: name(k),
+        writable: true,
+      });
+    }
+    this.regions.splice(i, 1, ...out);
+    if (this.lastBase === block.base) {
+      this.lastBase = 0;
+      this.lastEnd = 0;
+    }
+    if (guard > 0) {
+      const group = { left: count, guards: [block.base, first + count * size], size: guard };
+      for (const r of out) this.guardGroups.set(r.id, group);
+    }
+    return out;
+  }
+
+  /** Regions allocated with guards (allocateAdjacent): the guards go back when the last region does. */
+  private readonly guardGroups = new Map<number, { left: number; guards: number[]; size: number }>();
+
   /** Unregisters a region and gives its bytes back. Freeing twice is a usage error. */
   freeRegion(region: Region): void {
     const i = this.indexAfter(region.base) - 1;
@@ -166,6 +217,12 @@ export class AddressSpace {
       this.lastEnd = 0;
     }
     this.release(region.base, Math.max(region.size, 1));
+    this.view.setUint32(FREE_EPOCH_ADDR, (this.view.getUint32(FREE_EPOCH_ADDR, true) + 1) >>> 0, true);
+    const group = this.guardGroups.get(region.id);
+    if (group !== undefined) {
+      this.guardGroups.delete(region.id);
+      if (--group.left === 0) for (const g of group.guards) this.release(g, group.size);
+    }
   }
 
   /** The region containing `addr`, if any. */

@@ -18,7 +18,12 @@
 import { helperByName } from '../../catalog/helpers.js';
 import { MAP_FLAGS } from '../../catalog/map-types.js';
 import { TsbpfError } from '../../errors.js';
-import type { HelperContext, HelperFn } from '../interpreter.js';
+import {
+  type HelperContext,
+  type HelperFn,
+  MAX_TAIL_CALL_CNT,
+  type PreparedProgram,
+} from '../interpreter.js';
 import { ArrayMap, ProgArrayMap } from '../maps/array.js';
 import type { VmMap } from '../maps/base.js';
 import { HashMap } from '../maps/hash.js';
@@ -28,8 +33,7 @@ import type { MapRuntime } from '../maps/runtime.js';
 import { BPF_F_USER_STACK, StackTraceMap } from '../maps/stack-trace.js';
 import { E2BIG, EINVAL, ENOENT, EPERM } from '../maps/types.js';
 
-/** The kernel's limit on tail calls in one chain. */
-export const MAX_TAIL_CALL_CNT = 33;
+export { MAX_TAIL_CALL_CNT };
 
 /** A HelperContext that can call a BPF function of the running program (needed by for_each_map_elem). */
 export interface CallbackContext extends HelperContext {
@@ -40,6 +44,11 @@ export interface CallbackContext extends HelperContext {
 export interface MapHelperOptions {
   /** Runs `program` (a prog_array element) as a tail call with r1 = ctx; returns its r0. */
   tailCall?: (program: unknown, ctx: bigint, vm: HelperContext) => bigint;
+  /**
+   * The prepared program of a prog_array element: with it, and an engine whose HelperContext has
+   * `tailCall`, the target replaces the running program (the engine loops; no nested run).
+   */
+  tailTarget?: (program: unknown) => PreparedProgram | undefined;
 }
 
 const id = (name: string): number => {
@@ -139,10 +148,16 @@ export function mapHelpers(rt: MapRuntime, options: MapHelperOptions = {}): Map<
     if (size > 0xffffffffn || flags !== 0n) return 0n;
     return BigInt(rb.reserve(Number(size), 0));
   });
+  /** The ring buffer the last commit went to (the usual one: no search over every map). */
+  let lastRing: RingbufMap | undefined;
   const commit = (name: string, discard: boolean): HelperFn => {
     return ([sample, flags]) => {
       const a = Number(sample);
-      const rb = rt.maps().find((x): x is RingbufMap => x instanceof RingbufMap && x.owns(a));
+      const rb =
+        lastRing && !lastRing.closed && lastRing.owns(a)
+          ? lastRing
+          : rt.maps().find((x): x is RingbufMap => x instanceof RingbufMap && x.owns(a));
+      lastRing = rb;
       if (!rb)
         throw new TsbpfError(
           'runtime',
@@ -176,6 +191,12 @@ export function mapHelpers(rt: MapRuntime, options: MapHelperOptions = {}): Map<
     const i = Number(index & 0xffffffffn);
     const prog = i < map.maxEntries ? map.program(i) : undefined;
     if (prog === undefined) return err(ENOENT);
+    const target = vm.tailCall ? options.tailTarget?.(prog) : undefined;
+    if (target !== undefined && vm.tailCall) {
+      if (!vm.tailCall(target, ctx)) return err(ENOENT);
+      vm.stop(0n);
+      return 0n;
+    }
     if (tailDepth >= MAX_TAIL_CALL_CNT) return err(ENOENT);
     const run =
       options.tailCall ??

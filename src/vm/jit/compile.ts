@@ -84,12 +84,69 @@ import { structure } from './structure.js';
 import { CodeWriter, F64, FC, I32, I64, type ModuleSpec, Op, writeModule } from './wasm.js';
 
 /** Imported host functions (function indices). */
-export const Imp = { helper: 0, access: 1, trap: 2, budget: 3, callx: 4, stop0: 5, deep: 6 } as const;
-const IMPORT_NAMES = ['helper', 'access', 'trap', 'budget', 'callx', 'stop0', 'deep'];
+export const Imp = {
+  helper: 0,
+  access: 1,
+  trap: 2,
+  budget: 3,
+  callx: 4,
+  stop0: 5,
+  deep: 6,
+  lookup: 7,
+} as const;
+const IMPORT_NAMES = ['helper', 'access', 'trap', 'budget', 'callx', 'stop0', 'deep', 'lookup'];
 /** Globals: the imported blinding key, then the module's own. */
-export const G = { key: 0, rlo: 1, rend: 2, wlo: 3, wend: 4, count: 5, pktBase: 6, pktLen: 7 } as const;
-export const GLOBAL_NAMES = ['key', 'rlo', 'rend', 'wlo', 'wend', 'count', 'pkt_base', 'pkt_len'];
-const T = { helper: 0, access: 1, i32v: 2, callx: 3, vv: 4, deep: 5, entry: 6, sub: 7 } as const;
+export const G = {
+  key: 0,
+  rlo: 1,
+  rend: 2,
+  wlo: 3,
+  wend: 4,
+  count: 5,
+  pktBase: 6,
+  pktLen: 7,
+  stop: 8,
+  epoch: 9,
+} as const;
+export const GLOBAL_NAMES = [
+  'key',
+  'rlo',
+  'rend',
+  'wlo',
+  'wend',
+  'count',
+  'pkt_base',
+  'pkt_len',
+  'stop',
+  'epoch',
+];
+const T = {
+  helper: 0,
+  access: 1,
+  i32v: 2,
+  callx: 3,
+  vv: 4,
+  deep: 5,
+  entry: 6,
+  sub: 7,
+  lookup: 8,
+  repeat: 9,
+  cb: 10,
+} as const;
+/** bpf_map_lookup_elem's helper id. */
+const MAP_LOOKUP_ELEM = 1;
+
+/**
+ * How the JIT may inline bpf_map_lookup_elem on a map (the map's identity address is a constant
+ * in r1 at the call), as the kernel inlines array lookups:
+ * - 'array': value i at base + i * stride for i < maxEntries, else NULL; per-CPU arrays add
+ *   cpu * maxEntries * stride, cpu being the u32 at `cpuCell` (VM memory the runtime keeps current).
+ * - 'lookup': a host function from the key's address to the value's address (0: no element),
+ *   called with plain numbers instead of the generic helper's BigInts.
+ */
+export type MapInline =
+  | { kind: 'array'; base: number; stride: number; maxEntries: number; cpuCell?: number }
+  | { kind: 'lookup'; keySize: number; lookup: (keyAddr: number) => number };
 const FIRST_FUNC = IMPORT_NAMES.length;
 
 export interface CompileOptions {
@@ -102,6 +159,33 @@ export interface CompileOptions {
   frameTops: readonly number[];
   /** Base address of the read-only 'code' region function addresses point into (0: none). */
   codeBase: number;
+  /** Map lookups the JIT may inline (see MapInline); called at compile time with a map's address. */
+  inlineMap?: (address: number) => MapInline | undefined;
+  /** Address of the access-site cache: accessSites(insns).count entries of 16 bytes, zeroed. */
+  siteBase: number;
+  /** Address of the address space's free epoch (memory.ts FREE_EPOCH_ADDR). */
+  epochAddr: number;
+}
+
+/**
+ * The instructions that may access memory through a pointer (loads, stores, atomics; helper calls,
+ * for an inlined lookup's key): each gets an entry in the access-site cache, [lo, lim) of the region
+ * its last access hit (an instruction nearly always hits the same region: the context, the packet, a
+ * map value), so a checked access costs a subtraction and a comparison.
+ */
+export function accessSites(insns: readonly Insn[]): { siteOf: Int32Array; count: number } {
+  let n = 0;
+  for (const insn of insns) n += insn.code === OPCODE_LD_IMM64 ? 2 : 1;
+  const siteOf = new Int32Array(n).fill(-1);
+  let count = 0;
+  let pc = 0;
+  for (const insn of insns) {
+    const c = cls(insn.code);
+    if (c === BPF_LDX || c === BPF_ST || c === BPF_STX || (c === BPF_JMP && op(insn.code) === BPF_CALL))
+      siteOf[pc] = count++;
+    pc += insn.code === OPCODE_LD_IMM64 ? 2 : 1;
+  }
+  return { siteOf, count };
 }
 
 export interface CompiledFunction {
@@ -131,6 +215,10 @@ export interface CompiledProgram {
   tableIndex: Map<number, number>;
   /** Names of the module's types, imports and globals, for the text dump. */
   importNames: string[];
+  /** Host lookups of inlined map_lookup_elem calls, by the index the `lookup` import receives. */
+  lookups: { keySize: number; lookup: (keyAddr: number) => number; map: number }[];
+  /** Whether the module exports `cb` (callbacks into its functions through the table). */
+  hasCallbacks: boolean;
   stats: { insns: number; blocks: number; functions: number; dispatch: number; loops: number };
 }
 
@@ -455,6 +543,27 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
   const checks = budgetChecks && (hasBackEdge || subEntries.length > 0 || A.n > budget);
 
   const functions: CompiledFunction[] = [];
+  const lookups: CompiledProgram['lookups'] = [];
+  const sites = accessSites(insns);
+  /** Drops the access-site cache when a region was freed since it was filled. */
+  const epochCheck = (w: CodeWriter) => {
+    if (sites.count === 0) return;
+    w.i32c(0);
+    w.mem(Op.i32_load, options.epochAddr, 2);
+    w.gget(G.epoch);
+    w.op(Op.i32_ne);
+    w.block(Op.if);
+    w.i32c(0);
+    w.mem(Op.i32_load, options.epochAddr, 2);
+    w.gset(G.epoch);
+    w.i32c(options.siteBase);
+    w.i32c(0);
+    w.i32c(sites.count * 16);
+    w.op(Op.prefix_fc);
+    w.u32(FC.memory_fill);
+    w.byte(0);
+    w.op(Op.end);
+  };
   let dispatchCount = 0;
   let loopCount = 0;
 
@@ -463,6 +572,8 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
     const R = L.reg;
     const w = new CodeWriter(256);
     const marks: number[] = [];
+    /** r1's value when the block so far made it a known constant (a map reference before a call). */
+    let curR1: number | undefined;
 
     // Nodes: blocks reachable from the entry, plus one node per trap.
     const nodeOfBlock = new Map<number, number>();
@@ -546,18 +657,17 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       w.i64c(MAX_BPF_STACK - sz);
       w.op(Op.i64_le_u);
       w.brIf(0);
-      // the region the last checked access hit
+      // the region this instruction's last access hit: a - lo < lim
+      const site = options.siteBase + sites.siteOf[pc] * 16;
       w.get(L.a);
-      w.gget(write ? G.wlo : G.rlo);
-      w.op(Op.i64_ge_u);
-      w.get(L.a);
-      w.gget(write ? G.wend : G.rend);
-      w.i64c(sz);
+      w.i32c(0);
+      w.mem(Op.i64_load, site, 3);
       w.op(Op.i64_sub);
-      w.op(Op.i64_le_u);
-      w.op(Op.i32_and);
+      w.i32c(0);
+      w.mem(Op.i64_load, site + 8, 3);
+      w.op(Op.i64_lt_u);
       w.brIf(0);
-      // the host: checks the regions, refills the cache or throws
+      // the host: checks the regions, refills the site's cache entry or throws
       w.i32c(pc);
       w.get(L.a);
       w.op(Op.i32_wrap_i64);
@@ -565,7 +675,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       w.i64c(32);
       w.op(Op.i64_shr_u);
       w.op(Op.i32_wrap_i64);
-      w.i32c(sz | (write ? 16 : 0));
+      w.i32c(sz | (write ? 16 : 0) | (sites.siteOf[pc] << 5));
       w.call(Imp.access);
       w.op(Op.end);
       w.get(L.a);
@@ -573,11 +683,22 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       return 0;
     };
 
-    const invalidateCache = () => {
-      w.i64c(-1);
-      w.gset(G.rlo);
-      w.i64c(-1);
-      w.gset(G.wlo);
+    const invalidateCache = () => epochCheck(w);
+
+    /** After a helper or a call: the host asked the program to end (helper stop(), tail call). */
+    const stopCheck = () => {
+      w.gget(G.stop);
+      w.block(Op.if);
+      if (kind === 'entry') {
+        w.i64c(0);
+        w.get(L.count);
+        w.op(Op.f64_convert_i64_u);
+      } else {
+        flushCount();
+        w.i64c(0);
+      }
+      w.op(Op.return);
+      w.op(Op.end);
     };
 
     const helperCall = (pc: number, id: () => void) => {
@@ -588,6 +709,62 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       w.call(Imp.helper);
       w.set(R[0]);
       invalidateCache();
+      stopCheck();
+    };
+
+    /** bpf_map_lookup_elem on a map known at compile time, without the generic helper call. */
+    const inlineLookup = (pc: number, info: MapInline, mapAddr: number) => {
+      if (info.kind === 'array') {
+        const mo = address(pc, 2, 0, 4, false);
+        w.mem(Op.i32_load, mo, 0);
+        w.tee(L.t32);
+        w.i32c(info.maxEntries | 0);
+        w.op(Op.i32_lt_u);
+        w.block(Op.if, BLOCK_I64);
+        w.get(L.t32);
+        w.op(Op.i64_extend_i32_u);
+        if (info.cpuCell !== undefined) {
+          w.i32c(info.cpuCell);
+          w.mem(Op.i32_load, 0, 2);
+          w.op(Op.i64_extend_i32_u);
+          num64(info.maxEntries);
+          w.op(Op.i64_mul);
+          w.op(Op.i64_add);
+        }
+        num64(info.stride);
+        w.op(Op.i64_mul);
+        num64(info.base);
+        w.op(Op.i64_add);
+        w.op(Op.else);
+        w.i64c(0);
+        w.op(Op.end);
+        w.set(R[0]);
+        return;
+      }
+      const k = lookups.length;
+      lookups.push({ keySize: info.keySize, lookup: info.lookup, map: mapAddr });
+      w.i32c(k);
+      w.get(R[2]);
+      w.op(Op.i32_wrap_i64);
+      w.get(R[2]);
+      w.i64c(32);
+      w.op(Op.i64_shr_u);
+      w.op(Op.i32_wrap_i64);
+      // bit 31: the key lies inside the current stack frame (the host need not check it)
+      w.i32c(pc);
+      if (info.keySize <= MAX_BPF_STACK) {
+        w.get(R[2]);
+        w.get(L.fpLo);
+        w.op(Op.i64_sub);
+        w.i64c(MAX_BPF_STACK - info.keySize);
+        w.op(Op.i64_le_u);
+        w.i32c(31);
+        w.op(Op.i32_shl);
+        w.op(Op.i32_or);
+      }
+      w.call(Imp.lookup);
+      w.op(Op.i64_extend_i32_u);
+      w.set(R[0]);
     };
 
     const calleeFrame = () => {
@@ -632,6 +809,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       w.set(R[0]);
       w.gget(G.count);
       w.set(L.count);
+      stopCheck();
     };
 
     const exit = () => {
@@ -1004,6 +1182,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       w.block(Op.if);
       flushCount();
       w.call(Imp.stop0);
+      stopCheck();
       w.op(Op.unreachable);
       w.op(Op.end);
       w.gget(G.pktBase);
@@ -1103,7 +1282,14 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
                 -A.trap(`pc ${pc}: kernel function calls (kfunc ${insn.imm}) are not supported by the VM`) -
                   1,
               );
-            } else helperCall(pc, () => w.i32c(insn.imm));
+            } else {
+              const info =
+                insn.imm === MAP_LOOKUP_ELEM && curR1 !== undefined && options.inlineMap
+                  ? options.inlineMap(curR1)
+                  : undefined;
+              if (info) inlineLookup(pc, info, curR1 as number);
+              else helperCall(pc, () => w.i32c(insn.imm));
+            }
           }
           // jumps: the terminator is structural (cond() below)
         }
@@ -1177,6 +1363,8 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
         }
       }
       invalidateCache();
+      w.i32c(0);
+      w.gset(G.stop);
       if (A.usesLdAbs) {
         w.get(4);
         w.gset(G.pktBase);
@@ -1239,10 +1427,16 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
             w.op(Op.end);
           } else w.set(L.count);
           const last = b.pcs.length - 1;
+          curR1 = undefined;
           for (let k = 0; k <= last; k++) {
             const pc = b.pcs[k];
             const insn = insns[A.at[pc]];
             const c = cls(insn.code);
+            const prevR1: number | undefined = curR1;
+            if (insn.code === OPCODE_LD_IMM64 && insn.dst === 1)
+              curR1 = insn.src === 0 && (insn.imm2 ?? 0) === 0 ? insn.imm >>> 0 : undefined;
+            else if (regDefs(insn).includes(1)) curR1 = undefined;
+            if (c === BPF_JMP && op(insn.code) === BPF_CALL) curR1 = prevR1; // the call below reads it
             if (k === last && (c === BPF_JMP || c === BPF_JMP32)) {
               const o = op(insn.code);
               if (o === BPF_JA) {
@@ -1255,6 +1449,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
               }
             }
             insnCode(pc, insn);
+            if (c === BPF_JMP && op(insn.code) === BPF_CALL) curR1 = undefined;
           }
         },
         cond: (x) => {
@@ -1286,6 +1481,63 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
   functions.push(compileFunction(0, 'entry'));
   for (const e of subEntries) functions.push(compileFunction(e, 'sub'));
 
+  // repeat(n, r1) → (r0, count, repeats left): the program n times in a row with r1 as its context
+  // (BPF_PROG_TEST_RUN's repeat loop, one JS→wasm transition for all of them). Ends early when the
+  // host asks the program to stop (a tail call): the host finishes that run and calls again.
+  const repeatIndex = FIRST_FUNC + 1 + subEntries.length;
+  const rw = new CodeWriter(64);
+  rw.block(Op.loop);
+  rw.i32c(0);
+  rw.i32c(0);
+  rw.get(1);
+  rw.i32c(1);
+  rw.gget(G.pktBase);
+  rw.gget(G.pktLen);
+  rw.call(FIRST_FUNC);
+  rw.set(3);
+  rw.set(2);
+  rw.get(0);
+  rw.i32c(1);
+  rw.op(Op.i32_sub);
+  rw.set(0);
+  rw.gget(G.stop);
+  rw.block(Op.if);
+  rw.get(2);
+  rw.get(3);
+  rw.get(0);
+  rw.op(Op.return);
+  rw.op(Op.end);
+  rw.get(0);
+  rw.i32c(0);
+  rw.op(Op.i32_gt_s);
+  rw.brIf(0);
+  rw.op(Op.end);
+  rw.get(2);
+  rw.get(3);
+  rw.i32c(0);
+  rw.op(Op.end);
+  const extraFuncs: { type: number; locals: number[]; body: Uint8Array }[] = [
+    { type: T.repeat, locals: [I64, F64], body: rw.finish() },
+  ];
+  const extraExports: ModuleSpec['exports'] = [{ name: 'repeat', kind: 'func', index: repeatIndex }];
+  // cb(index, r1..r5, r10) → r0: a function of the program called back by a helper (bpf_loop...),
+  // at call depth 0 on the frames whose top is r10.
+  const hasCallbacks = subEntries.length > 0;
+  if (hasCallbacks) {
+    const cw = new CodeWriter(64);
+    epochCheck(cw);
+    for (let r = 1; r <= 5; r++) cw.get(r);
+    cw.i32c(0);
+    cw.get(6);
+    cw.get(0);
+    cw.op(Op.call_indirect);
+    cw.u32(T.sub);
+    cw.u32(0);
+    cw.op(Op.end);
+    extraFuncs.push({ type: T.cb, locals: [], body: cw.finish() });
+    extraExports.push({ name: 'cb', kind: 'func', index: repeatIndex + 1 });
+  }
+
   const spec: ModuleSpec = {
     types: [
       { params: [I32, I32, I64, I64, I64, I64, I64], results: [I64] },
@@ -1296,6 +1548,9 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       { params: [I32, I32], results: [] },
       { params: ENTRY_PARAMS, results: [I64, F64] },
       { params: SUB_PARAMS, results: [I64] },
+      { params: [I32, I32, I32, I32], results: [I32] },
+      { params: [I32, I64], results: [I64, F64, I32] },
+      { params: [I32, I64, I64, I64, I64, I64, I64], results: [I64] },
     ],
     imports: [
       { module: 'host', name: 'helper', type: T.helper },
@@ -1305,6 +1560,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       { module: 'host', name: 'callx', type: T.callx },
       { module: 'host', name: 'stop0', type: T.vv },
       { module: 'host', name: 'deep', type: T.deep },
+      { module: 'host', name: 'lookup', type: T.lookup },
     ],
     memory: { module: 'host', name: 'memory' },
     importGlobals: [{ module: 'host', name: 'key', type: I64, mutable: true }],
@@ -1316,12 +1572,17 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       { type: I64, mutable: true, init: 0 }, // count
       { type: I32, mutable: true, init: 0 }, // pktBase
       { type: I32, mutable: true, init: 0 }, // pktLen
+      { type: I32, mutable: true, init: 0 }, // stop
+      { type: I32, mutable: true, init: -1 }, // epoch
     ],
-    funcs: functions.map((f) => ({
-      type: f.kind === 'entry' ? T.entry : T.sub,
-      locals: f.locals,
-      body: f.body,
-    })),
+    funcs: [
+      ...functions.map((f) => ({
+        type: f.kind === 'entry' ? T.entry : T.sub,
+        locals: f.locals,
+        body: f.body,
+      })),
+      ...extraFuncs,
+    ],
     table: subEntries.map((e) => subIndex.get(e) as number),
     exports: [
       { name: 'run', kind: 'func', index: FIRST_FUNC },
@@ -1332,6 +1593,8 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       { name: 'count', kind: 'global', index: G.count },
       { name: 'pkt_base', kind: 'global', index: G.pktBase },
       { name: 'pkt_len', kind: 'global', index: G.pktLen },
+      { name: 'stop', kind: 'global', index: G.stop },
+      ...extraExports,
     ],
   };
   return {
@@ -1341,6 +1604,8 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
     blockPcs: A.blocks.map((b) => Int32Array.from(b.pcs)),
     tableIndex,
     importNames: IMPORT_NAMES,
+    lookups,
+    hasCallbacks,
     stats: {
       insns: insns.length,
       blocks: A.blocks.length,

@@ -19,17 +19,21 @@ import {
   srcBit,
 } from '../../isa/opcodes.js';
 import {
+  chainTailCall,
   DEFAULT_BUDGET,
+  followChain,
   type HelperContext,
   type HelperTable,
   type InterpreterOptions,
+  newChain,
   type PreparedProgram,
   prepare,
   type RunInput,
   type RunResult,
+  type TailChain,
 } from '../interpreter.js';
-import { type AddressSpace, defaultAddressSpace, Fault, type Region } from '../memory.js';
-import { type CompiledProgram, compileProgram } from './compile.js';
+import { type AddressSpace, defaultAddressSpace, Fault, FREE_EPOCH_ADDR, type Region } from '../memory.js';
+import { accessSites, type CompiledProgram, compileProgram, type MapInline } from './compile.js';
 import { renderWat } from './wat.js';
 
 export interface JitOptions extends InterpreterOptions {
@@ -40,6 +44,12 @@ export interface JitOptions extends InterpreterOptions {
   blind?: boolean;
   /** Testing: compile every function with the irreducible-graph dispatcher instead of blocks and loops. */
   forceDispatch?: boolean;
+  /**
+   * Map lookups the JIT may inline: for the identity address of a map (a constant in r1 at a call of
+   * bpf_map_lookup_elem), how to find a value without the generic helper. The VM backend passes its
+   * maps' answers; without it every lookup is a helper call.
+   */
+  inlineMap?: (address: number) => MapInline | undefined;
 }
 
 export interface JitStats {
@@ -75,21 +85,38 @@ type Entry = (
   pktBase: number,
   pktLen: number,
 ) => [bigint, number];
-
-/** Thrown through the wasm frames to end a program early (helper stop(), out-of-range LD_ABS). */
-const STOP = Object.freeze({ stop: true });
+type Repeat = (n: number, r1: bigint) => [bigint, number, number];
+type Callback = (index: number, a: bigint, b: bigint, c: bigint, d: bigint, e: bigint, r10: bigint) => bigint;
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
+const u64 = (v: bigint) => (v < 0n ? BigInt.asUintN(64, v) : v);
 
-const registry = new FinalizationRegistry<{ space: AddressSpace; regions: Region[] }>((held) => {
-  for (const r of held.regions) {
+function freeAll(space: AddressSpace, regions: readonly Region[]): void {
+  for (const r of regions) {
     try {
-      held.space.freeRegion(r);
+      space.freeRegion(r);
     } catch {
       // already freed
     }
   }
-});
+}
+
+const registry = new FinalizationRegistry<{ space: AddressSpace; regions: Region[] }>((held) =>
+  freeAll(held.space, held.regions),
+);
+
+/** What a re-entrant run saves of the outer run and puts back afterwards. */
+interface Saved {
+  frames: Uint8Array;
+  count: bigint | number;
+  pktBase: bigint | number;
+  pktLen: bigint | number;
+  packet: { base: number; length: number } | undefined;
+  stopped: boolean;
+  stopValue: bigint;
+  chain: TailChain | undefined;
+  pc: number;
+}
 
 export class JitProgram implements PreparedProgram {
   /** The program's instructions (a frozen copy). */
@@ -101,13 +128,26 @@ export class JitProgram implements PreparedProgram {
   #budget: number;
   #compiled: CompiledProgram;
   #entry: Entry;
+  #repeat: Repeat;
+  #cb: Callback | undefined;
   /** The run's packet for LD_ABS/LD_IND when the caller gave one (re-read after every helper call). */
   #packet: { base: number; length: number } | undefined;
   #pkt!: { base: WasmGlobal; len: WasmGlobal };
   #count: WasmGlobal;
+  #stop: WasmGlobal;
   #regions: Region[];
+  /** [lo, hi) of the main stack frames (saved around a re-entrant run). */
+  #framesLo: number;
+  #framesHi: number;
+  /** Stack frames of callbacks, per nesting level (level 1 = a callback of the program...). */
+  #cbFrames: Region[][] = [];
+  #cbLevel = 0;
   #held: { space: AddressSpace; regions: Region[] };
   #ctx: HelperContext;
+  /** The helper context inside callbacks: no tail calls there. */
+  #cbCtx: HelperContext;
+  #chain: TailChain | undefined;
+  #codeBase: number;
   #pc = 0;
   #stopped = false;
   #stopValue = 0n;
@@ -134,25 +174,33 @@ export class JitProgram implements PreparedProgram {
       if (insn.code === OPCODE_LD_IMM64 && insn.src === BPF_PSEUDO_FUNC) funcAddr = calls = true;
     }
 
-    // Stack frames (and the code region function addresses point into) live as long as the program.
-    const regions: Region[] = [];
-    const frameTops: number[] = [];
+    // Stack frames (side by side: a callee's frame is its caller's plus a fixed stride) and the code
+    // region function addresses point into live as long as the program.
+    let regions: Region[] = [];
     const t0 = performance.now();
     let compiled: CompiledProgram;
     let instance: { exports: Record<string, unknown> };
     let t1: number;
     try {
-      for (let f = 0; f < (calls ? MAX_CALL_FRAMES : 1); f++) {
-        const r = space.allocate(MAX_BPF_STACK, `stack frame ${f}`, { align: 16 });
-        regions.push(r);
-        frameTops.push(r.end);
-      }
+      regions = space.allocateAdjacent(
+        calls ? MAX_CALL_FRAMES : 1,
+        MAX_BPF_STACK,
+        (f) => `stack frame ${f}`,
+        {
+          guard: MAX_BPF_STACK,
+        },
+      );
+      const frameTops = regions.map((r) => r.end);
       let codeBase = 0;
       if (funcAddr) {
         const code = space.allocate(slotCount * 8, 'code', { writable: false });
         regions.push(code);
         codeBase = code.base;
       }
+      this.#codeBase = codeBase;
+      const sites = accessSites(insns).count;
+      const siteTable = space.allocate(Math.max(sites, 1) * 16, 'JIT access cache', { writable: false });
+      regions.push(siteTable);
       const blind = options.blind ?? false;
       const keyWords = blind ? randomWords() : undefined;
       compiled = compileProgram(insns, {
@@ -161,6 +209,9 @@ export class JitProgram implements PreparedProgram {
         forceDispatch: options.forceDispatch,
         frameTops,
         codeBase,
+        inlineMap: options.inlineMap,
+        siteBase: siteTable.base,
+        epochAddr: FREE_EPOCH_ADDR,
       });
       t1 = performance.now();
       const module = new WA.Module(compiled.bytes);
@@ -169,40 +220,51 @@ export class JitProgram implements PreparedProgram {
         keyWords ? (BigInt(keyWords[1] >>> 0) << 32n) | BigInt(keyWords[0] >>> 0) : 0n,
       );
       instance = new WA.Instance(module, {
-        host: { ...this.#imports(compiled, codeBase, slotCount), memory: space.memory, key },
+        host: { ...this.#imports(compiled, codeBase, slotCount, siteTable.base), memory: space.memory, key },
       });
     } catch (e) {
-      for (const r of regions) space.freeRegion(r);
+      freeAll(space, regions);
       throw e;
     }
     const t2 = performance.now();
+    this.#framesLo = regions[0].base;
+    this.#framesHi = regions[calls ? MAX_CALL_FRAMES - 1 : 0].end;
     this.#compiled = compiled;
     this.#regions = regions;
-    this.#entry = instance.exports.run as Entry;
-    this.#pkt = {
-      base: instance.exports.pkt_base as WasmGlobal,
-      len: instance.exports.pkt_len as WasmGlobal,
-    };
-    this.#count = instance.exports.count as WasmGlobal;
-    const cache = {
-      rlo: instance.exports.rlo as WasmGlobal,
-      rend: instance.exports.rend as WasmGlobal,
-      wlo: instance.exports.wlo as WasmGlobal,
-      wend: instance.exports.wend as WasmGlobal,
-    };
-    this.#cache = cache;
+    const ex = instance.exports;
+    this.#entry = ex.run as Entry;
+    this.#repeat = ex.repeat as Repeat;
+    this.#cb = ex.cb as Callback | undefined;
+    this.#pkt = { base: ex.pkt_base as WasmGlobal, len: ex.pkt_len as WasmGlobal };
+    this.#count = ex.count as WasmGlobal;
+    this.#stop = ex.stop as WasmGlobal;
     this.#held = { space, regions };
     registry.register(this, this.#held, this);
     const self = this;
+    const stop = (r0: bigint) => {
+      self.#stopped = true;
+      self.#stopValue = BigInt.asUintN(64, r0);
+    };
+    const callFunction = (address: bigint, args: readonly bigint[]) => self.#callFunction(address, args);
     this.#ctx = {
       memory: space,
-      stop(r0: bigint) {
-        self.#stopped = true;
-        self.#stopValue = BigInt.asUintN(64, r0);
-      },
+      stop,
       get pc() {
         return self.#pc;
       },
+      callFunction,
+      tailCall(target: PreparedProgram, r1: bigint): boolean {
+        const chain = self.#chain;
+        return chain === undefined ? false : chainTailCall(chain)(target, r1);
+      },
+    };
+    this.#cbCtx = {
+      memory: space,
+      stop,
+      get pc() {
+        return self.#pc;
+      },
+      callFunction,
     };
     this.stats = Object.freeze({
       ...compiled.stats,
@@ -213,31 +275,31 @@ export class JitProgram implements PreparedProgram {
     Object.freeze(this);
   }
 
-  #cache: { rlo: WasmGlobal; rend: WasmGlobal; wlo: WasmGlobal; wend: WasmGlobal };
-
   run(input: RunInput = {}): RunResult {
+    const chain = newChain();
+    const r = this.runLink(input, chain);
+    return chain.next === undefined ? r : followChain(r, chain, input);
+  }
+
+  /** One program of a tail-call chain (run() follows the chain). */
+  runLink(input: RunInput, chain: TailChain | undefined): RunResult {
     if (this.#disposed) throw new TsbpfError('usage', 'the program was disposed');
-    if (this.#busy) {
-      throw new TsbpfError(
-        'runtime',
-        'a JIT-compiled program cannot be run again from inside one of its helper calls',
-      );
-    }
     const space = this.#space;
+    const saved = this.#busy ? this.#save() : undefined;
     let memRegion: Region | undefined;
     if (input.mem !== undefined) memRegion = space.allocate(input.mem.length, 'mem', { init: input.mem });
     this.#busy = true;
     this.#stopped = false;
+    this.#chain = chain;
     try {
-      let r0: bigint;
-      let insnCount: number;
+      const memBase = memRegion?.base ?? 0;
+      const memLen = memRegion?.size ?? 0;
+      const pkt = input.packet;
+      this.#packet = pkt;
+      const r1 = input.r1;
+      let out: [bigint, number];
       try {
-        const memBase = memRegion?.base ?? 0;
-        const memLen = memRegion?.size ?? 0;
-        const pkt = input.packet;
-        this.#packet = pkt;
-        const r1 = input.r1;
-        const out = this.#entry(
+        out = this.#entry(
           memBase,
           memLen,
           r1 ?? 0n,
@@ -245,20 +307,59 @@ export class JitProgram implements PreparedProgram {
           pkt ? pkt.base : memBase,
           pkt ? pkt.length : memLen,
         );
-        r0 = out[0];
-        insnCount = out[1];
       } catch (e) {
-        if (e !== STOP) throw translate(e);
-        r0 = this.#stopValue;
-        insnCount = Number(this.#count.value);
+        throw translate(e);
       }
-      const result: RunResult = { r0: r0 < 0n ? BigInt.asUintN(64, r0) : r0, insnCount };
+      const r0 = this.#stopped ? this.#stopValue : u64(out[0]);
+      const result: RunResult = { r0, insnCount: out[1] };
       if (memRegion) result.mem = space.u8.slice(memRegion.base, memRegion.end);
       return result;
     } finally {
-      this.#busy = false;
       if (memRegion) space.freeRegion(memRegion);
+      if (saved) this.#restore(saved);
+      else {
+        this.#busy = false;
+        this.#chain = undefined;
+      }
     }
+  }
+
+  /**
+   * run(input) `repeat` times with the loop inside the module (one JS→wasm transition for all of
+   * them, as the kernel loops inside the kernel); state carries over from run to run.
+   */
+  runRepeat(input: RunInput, repeat: number): RunResult {
+    if (repeat <= 1 || input.mem !== undefined || this.#busy || this.#disposed) {
+      let r = this.run(input);
+      for (let i = 1; i < repeat; i++) r = this.run(input);
+      return r;
+    }
+    const r1 = input.r1 ?? 0n;
+    const pkt = input.packet;
+    let left = repeat;
+    let result: RunResult = { r0: 0n, insnCount: 0 };
+    while (left > 0) {
+      const chain = newChain();
+      this.#packet = pkt;
+      this.#pkt.base.value = pkt ? pkt.base : 0;
+      this.#pkt.len.value = pkt ? pkt.length : 0;
+      this.#busy = true;
+      this.#stopped = false;
+      this.#chain = chain;
+      let out: [bigint, number, number];
+      try {
+        out = this.#repeat(left, r1);
+      } catch (e) {
+        throw translate(e);
+      } finally {
+        this.#busy = false;
+        this.#chain = undefined;
+      }
+      left = out[2];
+      result = { r0: this.#stopped ? this.#stopValue : u64(out[0]), insnCount: out[1] };
+      if (chain.next !== undefined) result = followChain(result, chain, input);
+    }
+    return result;
   }
 
   /** Frees the stack frames (and code region) now instead of when the program is garbage-collected. */
@@ -266,7 +367,7 @@ export class JitProgram implements PreparedProgram {
     if (this.#disposed) return;
     this.#disposed = true;
     registry.unregister(this);
-    for (const r of this.#regions) this.#space.freeRegion(r);
+    freeAll(this.#space, this.#regions);
   }
 
   /** The generated WebAssembly as text, annotated with the eBPF instructions. */
@@ -283,10 +384,90 @@ export class JitProgram implements PreparedProgram {
     return `JitProgram(${this.source.length} insns, ${this.stats.wasmBytes} bytes of wasm)`;
   }
 
-  #imports(compiled: CompiledProgram, codeBase: number, slotCount: number): Record<string, unknown> {
+  #save(): Saved {
+    return {
+      frames: this.#space.u8.slice(this.#framesLo, this.#framesHi),
+      count: this.#count.value,
+      pktBase: this.#pkt.base.value,
+      pktLen: this.#pkt.len.value,
+      packet: this.#packet,
+      stopped: this.#stopped,
+      stopValue: this.#stopValue,
+      chain: this.#chain,
+      pc: this.#pc,
+    };
+  }
+
+  #restore(s: Saved): void {
+    this.#space.u8.set(s.frames, this.#framesLo);
+    this.#count.value = s.count;
+    this.#pkt.base.value = s.pktBase;
+    this.#pkt.len.value = s.pktLen;
+    this.#packet = s.packet;
+    this.#stopped = s.stopped;
+    this.#stopValue = s.stopValue;
+    this.#chain = s.chain;
+    this.#pc = s.pc;
+    this.#stop.value = 0;
+  }
+
+  /** HelperContext.callFunction: runs a function of this program (a callback) to its exit. */
+  #callFunction(address: bigint, args: readonly bigint[]): bigint {
+    const pc = this.#pc;
+    const rel = address >= BigInt(this.#codeBase) ? Number(address - BigInt(this.#codeBase)) : -1;
+    const idx =
+      this.#codeBase !== 0 && rel >= 0 && rel % 8 === 0 ? this.#compiled.tableIndex.get(rel / 8) : undefined;
+    const cb = this.#cb;
+    if (idx === undefined || cb === undefined) {
+      throw new TsbpfError(
+        'runtime',
+        `pc ${pc}: callback ${hex(address)} is not a function of this program`,
+        {
+          pc,
+        },
+      );
+    }
+    const level = this.#cbLevel + 1;
+    let frames = this.#cbFrames[level];
+    if (frames === undefined) {
+      frames = this.#space.allocateAdjacent(
+        MAX_CALL_FRAMES,
+        MAX_BPF_STACK,
+        (f) => `callback stack frame ${f}`,
+        { guard: MAX_BPF_STACK },
+      );
+      this.#cbFrames[level] = frames;
+      this.#regions.push(...frames);
+    }
+    this.#space.u8.fill(0, frames[0].base, frames[MAX_CALL_FRAMES - 1].end);
+    const count = this.#count.value;
+    const stopped = this.#stopped;
+    const stopValue = this.#stopValue;
+    this.#count.value = 0n;
+    this.#stopped = false;
+    this.#cbLevel = level;
+    try {
+      const a = (k: number) => args[k] ?? 0n;
+      const r = cb(idx, a(0), a(1), a(2), a(3), a(4), BigInt(frames[0].end));
+      return this.#stopped ? this.#stopValue : u64(r);
+    } finally {
+      this.#cbLevel = level - 1;
+      this.#count.value = count;
+      this.#stopped = stopped;
+      this.#stopValue = stopValue;
+      this.#stop.value = 0;
+      this.#pc = pc;
+    }
+  }
+
+  #imports(
+    compiled: CompiledProgram,
+    codeBase: number,
+    slotCount: number,
+    siteBase: number,
+  ): Record<string, unknown> {
     const space = this.#space;
     const helpers = this.#helpers;
-    const u = (v: bigint) => (v < 0n ? BigInt.asUintN(64, v) : v);
     const fail = (pc: number, msg: string): never => {
       throw new TsbpfError('runtime', `pc ${pc}: ${msg}`, { pc });
     };
@@ -296,9 +477,11 @@ export class JitProgram implements PreparedProgram {
       this.#pc = pc;
       let r: bigint;
       try {
-        r = (fn as NonNullable<typeof fn>)([u(a), u(b), u(c), u(d), u(e)], this.#ctx);
+        r = (fn as NonNullable<typeof fn>)(
+          [u64(a), u64(b), u64(c), u64(d), u64(e)],
+          this.#cbLevel === 0 ? this.#ctx : this.#cbCtx,
+        );
       } catch (err) {
-        if (err === STOP) throw err;
         if (err instanceof TsbpfError) {
           if (err.details.pc === undefined)
             throw new TsbpfError(err.code, `pc ${pc}: ${err.message}`, { ...err.details, pc });
@@ -307,7 +490,7 @@ export class JitProgram implements PreparedProgram {
         return fail(pc, `helper ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       if (typeof r !== 'bigint') fail(pc, `helper ${id} returned ${typeof r}, not a bigint`);
-      if (this.#stopped) throw STOP;
+      if (this.#stopped) this.#stop.value = 1;
       const pkt = this.#packet;
       if (pkt !== undefined) {
         // a helper may have moved or resized the packet
@@ -316,19 +499,30 @@ export class JitProgram implements PreparedProgram {
       }
       return r;
     };
+    const lookups = compiled.lookups;
     return {
       helper: callHelper,
+      lookup: (k: number, lo: number, hi: number, pcFlag: number): number => {
+        const l = lookups[k];
+        if (pcFlag < 0 || (hi === 0 && space.check(lo >>> 0, l.keySize, false) === Fault.None))
+          return l.lookup(lo >>> 0);
+        const pc = pcFlag & 0x7fffffff;
+        // a bad key pointer: the generic helper says why, as it would have
+        const key = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+        callHelper(1, pc, BigInt(l.map), key, 0n, 0n, 0n);
+        return fail(pc, 'internal JIT error: a map lookup failed without an error');
+      },
       access: (pc: number, lo: number, hi: number, sizeWrite: number) => {
         const sz = sizeWrite & 15;
         const write = (sizeWrite & 16) !== 0;
         if (hi === 0 && space.check(lo >>> 0, sz, write) === Fault.None) {
-          const c = this.#cache;
-          c.rlo.value = BigInt(space.lastBase);
-          c.rend.value = BigInt(space.lastEnd);
-          if (space.lastWritable) {
-            c.wlo.value = BigInt(space.lastBase);
-            c.wend.value = BigInt(space.lastEnd);
-          }
+          // the site's cache entry: lo = region base, lim = end - size - base + 1 (hit: a - lo < lim)
+          const entry = siteBase + (sizeWrite >>> 5) * 16;
+          const v = space.view;
+          v.setUint32(entry, space.lastBase, true);
+          v.setUint32(entry + 4, 0, true);
+          v.setUint32(entry + 8, space.lastEnd - sz - space.lastBase + 1, true);
+          v.setUint32(entry + 12, 0, true);
           return;
         }
         const addr = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
@@ -361,8 +555,10 @@ export class JitProgram implements PreparedProgram {
         return fail(pc, `callx to ${hex(v)}, which is neither a function address nor a known helper`);
       },
       stop0: () => {
+        // an out-of-range LD_ABS/LD_IND: the kernel ends the program with r0 = 0
+        this.#stopped = true;
         this.#stopValue = 0n;
-        throw STOP;
+        this.#stop.value = 1;
       },
       deep: (pc: number, depth: number) => fail(pc, `the call stack of ${depth + 2} frames is too deep`),
     };

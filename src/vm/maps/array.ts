@@ -17,7 +17,8 @@ function index(key: Uint8Array): number {
 
 export class ArrayMap extends VmMap {
   readonly base: number;
-  private readonly stride: number;
+  /** Bytes from one element to the next: round_up(value_size, 8). */
+  readonly stride: number;
   protected override readonly batchOps = {
     lookup: true,
     lookupAndDelete: false,

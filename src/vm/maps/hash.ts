@@ -30,10 +30,30 @@ interface Entry {
   lruPrev: Entry | null;
 }
 
+/** A 32-bit hash of n bytes, a little-endian word at a time. */
+function hashBytes(b: Uint8Array, off: number, n: number): number {
+  let h = n | 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = off + i;
+    h = Math.imul(h ^ (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)), 0x9e3779b1);
+    h ^= h >>> 15;
+  }
+  for (; i < n; i++) h = Math.imul(h ^ b[off + i], 0x01000193);
+  return h & 0x3fffffff; // a small integer: a Map key V8 does not box
+}
+
+function sameKey(key: Uint8Array, u8: Uint8Array, addr: number): boolean {
+  for (let i = 0; i < key.length; i++) if (key[i] !== u8[addr + i]) return false;
+  return true;
+}
+
 export type HashKind = 'hash' | 'percpu_hash' | 'lru_hash' | 'lru_percpu_hash' | 'hash_of_maps';
 
 export class HashMap extends VmMap {
   private readonly table = new Map<number | string, Entry>();
+  /** Keys of other sizes than 4 by a numeric hash of their bytes (progLookupAt). */
+  private readonly byHash: Map<number, Entry | Entry[]> | undefined;
   private head: Entry | null = null;
   private tail: Entry | null = null;
   /** Most recent first. */
@@ -55,6 +75,7 @@ export class HashMap extends VmMap {
     this.ofMaps = kind === 'hash_of_maps';
     this.innerOk = innerOk;
     this.stride = roundUp8(this.valueSize);
+    this.byHash = this.keySize === 4 ? undefined : new Map();
     if (!this.ofMaps) {
       const slot = this.perCpu ? this.stride * this.cpus : this.stride;
       const prealloc = (this.flags & MAP_FLAGS.BPF_F_NO_PREALLOC) === 0;
@@ -105,6 +126,15 @@ export class HashMap extends VmMap {
 
   private remove(e: Entry): void {
     this.table.delete(e.id);
+    if (this.byHash) {
+      const h = hashBytes(e.key, 0, e.key.length);
+      const cur = this.byHash.get(h);
+      if (cur === e) this.byHash.delete(h);
+      else if (Array.isArray(cur)) {
+        const rest = cur.filter((x) => x !== e);
+        this.byHash.set(h, rest.length === 1 ? rest[0] : rest);
+      }
+    }
     this.unlink(e);
     if (e.addr) this.pool?.give(e.addr);
   }
@@ -183,6 +213,13 @@ export class HashMap extends VmMap {
       lruPrev: null,
     };
     this.table.set(id, entry);
+    if (this.byHash) {
+      const h = hashBytes(entry.key, 0, entry.key.length);
+      const cur = this.byHash.get(h);
+      if (cur === undefined) this.byHash.set(h, entry);
+      else if (Array.isArray(cur)) cur.push(entry);
+      else this.byHash.set(h, [cur, entry]);
+    }
     this.link(entry);
     if (!this.ofMaps) this.writeValue(entry, value, fromProg, true);
     if (this.lru) this.touch(entry);
@@ -227,7 +264,30 @@ export class HashMap extends VmMap {
   }
 
   override progLookup(key: Uint8Array): number {
-    const e = this.table.get(keyId(key));
+    return this.lookupId(keyId(key));
+  }
+
+  /** progLookup of the key at `addr` in VM memory (already checked), without copying it out. */
+  progLookupAt(addr: number): number {
+    const u8 = this.space.u8;
+    const n = this.keySize;
+    if (n === 4)
+      return this.found(
+        this.table.get((u8[addr] | (u8[addr + 1] << 8) | (u8[addr + 2] << 16) | (u8[addr + 3] << 24)) >>> 0),
+      );
+    // other sizes: the numeric hash index, then the bytes (no key string to build)
+    const cur = (this.byHash as Map<number, Entry | Entry[]>).get(hashBytes(u8, addr, n));
+    if (cur === undefined) return 0;
+    if (!Array.isArray(cur)) return sameKey(cur.key, u8, addr) ? this.found(cur) : 0;
+    for (const e of cur) if (sameKey(e.key, u8, addr)) return this.found(e);
+    return 0;
+  }
+
+  private lookupId(id: number | string): number {
+    return this.found(this.table.get(id));
+  }
+
+  private found(e: Entry | undefined): number {
     if (!e) return 0;
     if (this.lru) this.touch(e);
     if (this.ofMaps) return e.inner?.address ?? 0;

@@ -20,7 +20,8 @@ import {
   BPF_PSEUDO_MAP_VALUE,
   OPCODE_LD_IMM64,
 } from '../../isa/opcodes.js';
-import { type AddressSpace, defaultAddressSpace } from '../memory.js';
+import type { MapInline } from '../jit/compile.js';
+import { type AddressSpace, defaultAddressSpace, type Region } from '../memory.js';
 import { ArrayMap, ArrayOfMapsMap, ProgArrayMap } from './array.js';
 import { type MapAttrs, type MapHost, mapError, type VmMap } from './base.js';
 import { HashMap } from './hash.js';
@@ -89,6 +90,8 @@ export class MapRuntime implements MapHost {
   private readonly programs = new Map<number, unknown>();
   private readonly programIds = new Map<unknown, number>();
   private nextProgramId = 1;
+  /** A u32 in VM memory that holds `cpu` (inlined per-CPU lookups of the JIT read it). */
+  private cpuCell: Region | undefined;
 
   constructor(options: MapRuntimeOptions = {}) {
     this.memory = options.memory ?? defaultAddressSpace();
@@ -110,6 +113,33 @@ export class MapRuntime implements MapHost {
     if (!Number.isInteger(n) || n < 0 || n >= this.cpus)
       throw new TsbpfError('usage', `cpu must be an integer from 0 to ${this.cpus - 1}, not ${n}`);
     this.current = n;
+    if (this.cpuCell) this.memory.view.setUint32(this.cpuCell.base, n, true);
+  }
+
+  /** Address of a u32 in VM memory that always holds the current CPU. */
+  cpuAddress(): number {
+    if (!this.cpuCell) {
+      this.cpuCell = this.memory.allocate(8, 'current cpu', { writable: false });
+      this.memory.view.setUint32(this.cpuCell.base, this.current, true);
+    }
+    return this.cpuCell.base;
+  }
+
+  /**
+   * How the JIT may inline bpf_map_lookup_elem on the map at `address`: array and per-CPU array
+   * lookups become address arithmetic (as the kernel inlines them), hash lookups a direct call.
+   */
+  inlineLookup(address: number): MapInline | undefined {
+    const m = this.byAddress.get(address);
+    if (m instanceof ArrayMap) {
+      const info: MapInline = { kind: 'array', base: m.base, stride: m.stride, maxEntries: m.maxEntries };
+      if (m.perCpu) info.cpuCell = this.cpuAddress();
+      return info;
+    }
+    if (m instanceof HashMap && m.typeName !== 'hash_of_maps' && m.keySize > 0) {
+      return { kind: 'lookup', keySize: m.keySize, lookup: (a) => m.progLookupAt(a) };
+    }
+    return undefined;
   }
 
   /** BPF_MAP_CREATE in the VM. Attribute errors are TsbpfError('runtime') with the kernel's errno. */
