@@ -1,18 +1,18 @@
 import { TsbpfError } from '../../errors.js';
 import { decode } from '../../isa/insn.js';
-import { parseEngine, prepareProgram } from '../../vm/engine.js';
+import { DEFAULT_ENGINE, parseEngine, prepareProgram } from '../../vm/engine.js';
 import { type Command, helpOption, parseCommandArgs, parseHexBytes, toHex } from '../command.js';
 import { readInput } from '../files.js';
 
 export const runRawCommand: Command = {
   name: 'run-raw',
   summary: 'run raw eBPF bytecode on the embedded VM and print r0',
-  usage: `Usage: tsbpf run-raw FILE [--mem HEX] [--budget N] [--engine interp|jit] [--json]
+  usage: `Usage: tsbpf run-raw FILE [--mem HEX] [--budget N] [--engine jit|interp] [--json]
 
 Runs the little-endian bytecode in FILE ('-' for standard input) in the interpreter.
   --mem HEX    input memory as hex bytes ('aa bb cc' or 'aabbcc'); r1 points at it, r2 holds its length
   --budget N   stop with an error after N executed instructions (default 10000000)
-  --engine E   interp (default): the interpreter; jit: compile to WebAssembly first
+  --engine E   jit (default): compile to WebAssembly first; interp: the interpreter
   --json       print { "r0": "0x...", "r0Signed": "...", "insnCount": N, "mem": "hex" }
 `,
   async run(argv, io) {
@@ -22,7 +22,7 @@ Runs the little-endian bytecode in FILE ('-' for standard input) in the interpre
         ...helpOption,
         mem: { type: 'string' },
         budget: { type: 'string' },
-        engine: { type: 'string', default: 'interp' },
+        engine: { type: 'string' },
         json: { type: 'boolean' },
       },
       { min: 1, max: 1 },
@@ -32,7 +32,7 @@ Runs the little-endian bytecode in FILE ('-' for standard input) in the interpre
     if (budget !== undefined && !(Number.isSafeInteger(budget) && budget > 0)) {
       throw new TsbpfError('usage', `--budget must be a positive integer, not '${values.budget}'`);
     }
-    const engine = parseEngine(values.engine ?? 'interp');
+    const engine = parseEngine(values.engine ?? DEFAULT_ENGINE);
     const path = positionals[0]!;
     const bytes = path === '-' ? await io.readStdin() : readInput(path);
     const program = prepareProgram(decode(bytes), { engine, ...(budget ? { budget } : {}) });

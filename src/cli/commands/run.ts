@@ -2,9 +2,11 @@
  * `tsbpf run`: loads an object into the VM and runs one of its packet programs through testRun, on
  * one packet (--data) or on every packet of a pcap/pcapng file (--pcap), like BPF_PROG_TEST_RUN.
  */
+
 import { TsbpfError } from '../../errors.js';
 import { readObject } from '../../object/spec.js';
 import { type VmCollection, vmBackend } from '../../vm/backend.js';
+import { DEFAULT_ENGINE, parseEngine } from '../../vm/engine.js';
 import type { BpfMap } from '../../vm/maps/types.js';
 import { readCapture, writePcap } from '../../vm/pcap.js';
 import { type Command, helpOption, parseCommandArgs, toHex } from '../command.js';
@@ -132,7 +134,7 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'run a packet program of an object in the VM (BPF_PROG_TEST_RUN semantics)',
   usage: `Usage: tsbpf run OBJ --prog NAME (--data FILE | --pcap FILE) [--repeat N] [--json]
-                 [--out FILE.pcap] [--dump-maps] [--engine interp|jit] [--ctx FILE]
+                 [--out FILE.pcap] [--dump-maps] [--engine jit|interp] [--ctx FILE]
                  [--const NAME=VALUE]... [--cpus N]
 
 Loads OBJ (a clang-built eBPF object) into the portable VM and runs program NAME the way the kernel's
@@ -143,7 +145,7 @@ BPF_PROG_TEST_RUN does for its type (XDP, TC, socket filter, cgroup_skb...).
   --json            print JSON: { retval, verdict, durationNs, dataOut, ctxOut? } (--data), or the counts
   --out FILE.pcap   with --pcap: write the packets the program changed (socket filters: trimmed)
   --dump-maps       print every map at the end, as 'bpftool map dump' does
-  --engine E        interp (default) or jit
+  --engine E        jit (default): compiled to WebAssembly; interp: the interpreter
   --ctx FILE        context in (ctx_in): struct xdp_md, struct __sk_buff...
   --const N=V       set a 'const volatile' variable before load (repeatable)
   --cpus N          virtual CPUs of the VM (default 1)
@@ -172,9 +174,7 @@ BPF_PROG_TEST_RUN does for its type (XDP, TC, socket filter, cgroup_skb...).
       throw new TsbpfError('usage', 'give exactly one of --data FILE and --pcap FILE');
     if (values.out !== undefined && values.pcap === undefined)
       throw new TsbpfError('usage', '--out needs --pcap');
-    const engine = values.engine ?? 'interp';
-    if (engine !== 'interp' && engine !== 'jit')
-      throw new TsbpfError('usage', `--engine must be interp or jit, not '${engine}'`);
+    const engine = parseEngine(values.engine ?? DEFAULT_ENGINE);
     const repeat = positiveInt(values.repeat, '--repeat', 1);
     const cpus = positiveInt(values.cpus, '--cpus', 1);
     const constants = Object.fromEntries((values.const ?? []).map(parseConstant));

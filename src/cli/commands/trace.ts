@@ -8,18 +8,19 @@
  * Output is bpftrace's, byte for byte; compile errors are bpftrace's diagnostics (with carets) on stderr
  * and exit status 1.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Backend } from '../../backend.js';
 import { TsbpfError } from '../../errors.js';
 import { disassemble } from '../../isa/disasm.js';
 import { TraceError } from '../../trace/diagnostics.js';
+import { parse } from '../../trace/parser.js';
 import { printAst } from '../../trace/printer.js';
 import { compileScript, frontEnd } from '../../trace/runtime/compile.js';
 import { listProbes } from '../../trace/runtime/list.js';
 import { runScript } from '../../trace/runtime/session.js';
 import type { Command, Io } from '../command.js';
 
-export const TRACE_USAGE = `Usage: tsbpf trace [OPTIONS] FILE [ARGS...]
+export const TRACE_USAGE = `USAGE: tsbpf trace [OPTIONS] FILE [ARGS...]
        tsbpf trace [OPTIONS] -e 'PROGRAM' [ARGS...]
        tsbpf trace -l [PATTERN]
 
@@ -55,6 +56,7 @@ export interface TraceArgs {
   unsafe: boolean;
   dryRun: boolean;
   help: boolean;
+  version: boolean;
 }
 
 /** bpftrace-style argument parsing: options up to the script file; everything after it is $1, $2... */
@@ -68,6 +70,7 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs {
     unsafe: false,
     dryRun: false,
     help: false,
+    version: false,
   };
   const value = (i: number, name: string): string => {
     const v = argv[i + 1];
@@ -83,7 +86,8 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs {
       positionals.push(arg);
       continue;
     }
-    let m: RegExpExecArray | null;
+    const debugFlag = /^-d(ast|bytecode|verifier|all)$/.exec(arg);
+    const backendFlag = /^--backend=(.*)$/.exec(arg);
     if (arg === '--') {
       positionals.push(...argv.slice(i + 1));
       break;
@@ -93,7 +97,8 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs {
     } else if (arg === '-l' || arg === '--list') a.list = true;
     else if (arg === '-p') {
       const v = value(i, '-p');
-      if (!/^\d+$/.test(v)) throw new TsbpfError('usage', `-p needs a process id, not '${v}'`);
+      if (!/^\d/.test(v)) throw new TraceUsageError(`Failed to parse pid: invalid integer: ${v}`);
+      if (!/^\d+$/.test(v)) throw new TraceUsageError(`Failed to parse pid: invalid trailing bytes: ${v}`);
       a.pid = Number(v);
       i++;
     } else if (arg === '-c') {
@@ -102,7 +107,7 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs {
     } else if (arg === '-d' || arg === '--debug') {
       a.debug = value(i, arg);
       i++;
-    } else if ((m = /^-d(ast|bytecode|verifier|all)$/.exec(arg))) a.debug = m[1];
+    } else if (debugFlag) a.debug = debugFlag[1];
     else if (arg === '-f') {
       const v = value(i, '-f');
       if (v !== 'text' && v !== 'json') throw new TsbpfError('usage', `-f: unknown output format '${v}'`);
@@ -112,15 +117,18 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs {
     else if (arg === '-q') a.quiet = true;
     else if (arg === '--backend') {
       const v = value(i, '--backend');
-      if (v !== 'kernel' && v !== 'vm') throw new TsbpfError('usage', `--backend must be kernel or vm, not '${v}'`);
+      if (v !== 'kernel' && v !== 'vm')
+        throw new TsbpfError('usage', `--backend must be kernel or vm, not '${v}'`);
       a.backend = v;
       i++;
-    } else if ((m = /^--backend=(.*)$/.exec(arg))) {
-      if (m[1] !== 'kernel' && m[1] !== 'vm') throw new TsbpfError('usage', `--backend must be kernel or vm`);
-      a.backend = m[1];
+    } else if (backendFlag) {
+      if (backendFlag[1] !== 'kernel' && backendFlag[1] !== 'vm')
+        throw new TsbpfError('usage', '--backend must be kernel or vm');
+      a.backend = backendFlag[1];
     } else if (arg === '--unsafe') a.unsafe = true;
     else if (arg === '--dry-run') a.dryRun = true;
     else if (arg === '-h' || arg === '--help') a.help = true;
+    else if (arg === '-V' || arg === '--version') a.version = true;
     else if (arg === '--verify-llvm-ir' || arg === '--no-warnings' || arg === '-k' || arg === '-kk') {
       // bpftrace options with no meaning here (its runtime tests pass --verify-llvm-ir).
     } else if (arg.startsWith('-') && arg !== '-') throw new TsbpfError('usage', `unknown option '${arg}'`);
@@ -137,6 +145,18 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs {
     a.args = positionals.slice(1);
   }
   return a;
+}
+
+/** A command-line error bpftrace reports as `ERROR: ...` with status 1. */
+export class TraceUsageError extends Error {}
+
+/** The kernel's largest pid (/proc/sys/kernel/pid_max). */
+function pidMax(): number {
+  try {
+    return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()) || 4194304;
+  } catch {
+    return 4194304;
+  }
 }
 
 /** Turns a `#!` first line into an empty line (line numbers stay right). */
@@ -237,23 +257,80 @@ function verifierTail(log: string): string {
   return lines.slice(Math.max(0, lines.length - 6)).join('\n');
 }
 
+/** The attach points of a script (`-l FILE.bt`, `-l -e PROGRAM`), as written, without running it. */
+function scriptProbes(text: string): string[] {
+  const out: string[] = [];
+  try {
+    const { program } = parse(stripShebang(text));
+    for (const p of program.probes)
+      for (const ap of p.attachPoints) {
+        const s = ap.spec;
+        out.push(
+          s.provider === 'interval' || s.provider === 'profile' ? `${s.provider}:${s.unit ?? 'hz'}:` : ap.raw,
+        );
+      }
+  } catch {
+    // not parseable: nothing to list
+  }
+  return out;
+}
+
 export const traceCommand: Command = {
   name: 'trace',
   summary: "run a bpftrace program (bpftrace's language and output, compiled without LLVM)",
   usage: TRACE_USAGE,
   async run(argv, io) {
-    const a = parseTraceArgs(argv);
+    let a: TraceArgs;
+    try {
+      a = parseTraceArgs(argv);
+    } catch (e) {
+      if (e instanceof TraceUsageError) {
+        io.stderr(`ERROR: ${e.message}\n`);
+        return 1;
+      }
+      if (e instanceof TsbpfError && e.code === 'usage') {
+        // bpftrace: the usage text and status 1.
+        io.stderr(`${e.message}\n${TRACE_USAGE}`);
+        return 1;
+      }
+      throw e;
+    }
     if (a.help) {
       io.stdout(TRACE_USAGE);
       return 0;
     }
+    if (a.version) {
+      io.stdout('bpftrace v0.17.0 (tsbpf trace 0.1.0)\n');
+      return 0;
+    }
+    if (a.pid !== undefined && a.pid > pidMax()) {
+      io.stderr(`ERROR: Pid out of range: ${a.pid}\n`);
+      return 1;
+    }
     if (a.list) {
-      for (const line of listProbes(a.listPattern)) io.stdout(`${line}\n`);
+      let pattern = a.listPattern;
+      if (pattern !== undefined && /\.bt$/.test(pattern)) {
+        if (existsSync(pattern)) {
+          // The probes of a script file.
+          for (const line of scriptProbes(readFileSync(pattern, 'utf8'))) io.stdout(`${line}\n`);
+          return 0;
+        }
+        io.stderr(
+          `WARNING: It appears that '${pattern}' is a filename but the file does not exist. Treating '${pattern}' as a search pattern.\n`,
+        );
+      }
+      if (pattern === undefined && a.program !== undefined) {
+        for (const line of scriptProbes(a.program)) io.stdout(`${line}\n`);
+        return 0;
+      }
+      pattern = pattern ?? undefined;
+      for (const line of listProbes(pattern)) io.stdout(`${line}\n`);
       return 0;
     }
     let src: ScriptSource;
     if (a.program !== undefined) src = { text: a.program, filename: 'stdin' };
-    else if (a.file === '-') src = { text: new TextDecoder().decode(await io.readStdin()), filename: 'stdin' };
+    else if (a.file === '-')
+      src = { text: new TextDecoder().decode(await io.readStdin()), filename: 'stdin' };
     else if (a.file !== undefined) {
       try {
         src = { text: readFileSync(a.file, 'utf8'), filename: a.file };
