@@ -8,7 +8,12 @@ import { asmCommand } from './commands/asm.js';
 import { btfCommand } from './commands/btf.js';
 import { conformanceCommand, conformancePluginCommand } from './commands/conformance.js';
 import { disasmCommand } from './commands/disasm.js';
+import { featureCommand } from './commands/feature.js';
+import { linkCommand } from './commands/link.js';
+import { loadCommand } from './commands/load.js';
+import { mapCommand } from './commands/map.js';
 import { objectCommand } from './commands/object.js';
+import { progCommand } from './commands/prog.js';
 import { runCommand } from './commands/run.js';
 import { runRawCommand } from './commands/run-raw.js';
 import { verifyCommand } from './commands/verify.js';
@@ -21,6 +26,11 @@ const COMMANDS: readonly Command[] = [
   verifyCommand,
   runCommand,
   runRawCommand,
+  progCommand,
+  mapCommand,
+  linkCommand,
+  featureCommand,
+  loadCommand,
   conformanceCommand,
   conformancePluginCommand,
 ];
@@ -30,7 +40,7 @@ function overview(): string {
   return [
     'Usage: tsbpf COMMAND [ARGS...]',
     '',
-    'eBPF for TypeScript: assemble, disassemble and run eBPF programs.',
+    'eBPF for TypeScript: assemble, disassemble, verify, run, load and trace eBPF programs.',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),

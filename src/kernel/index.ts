@@ -1,7 +1,29 @@
 /** The Linux kernel backend: programs loaded and run through bpf(2). */
 
+export {
+  type KernelBackend,
+  KernelCollection,
+  type KernelCollectionOptions,
+  KernelProgram,
+  kernelBackend,
+} from './collection.js';
 export { type BpfObjectKind, openBpfFds } from './fds.js';
+export { type ObjectKind, objectIds, progInfoByFd } from './info.js';
+export {
+  type AttachOptions,
+  attachCgroup,
+  attachPerfEvent,
+  attachProgram,
+  attachRawTracepoint,
+  attachSocketFilter,
+  attachTcx,
+  attachTracepoint,
+  attachUprobe,
+  attachXdp,
+  type Link,
+} from './link.js';
 export { createMap, KernelMap, MAP_CMD, mapInfoByFd, type OpenOptions, possibleCpus } from './map.js';
+export { type FeatureReport, probeFeatures, probeHelper, probeMapType, probeProgramType } from './probe.js';
 export {
   bpfAvailable,
   closeFd,
@@ -15,4 +37,5 @@ export {
   type TestRunResult,
   testRun,
 } from './program.js';
+export { openRingBuffer, RingBuffer, type RingBufferStats } from './ringbuf.js';
 export { BPF_CMD, errnoName, explainErrno } from './syscall.js';

@@ -30,7 +30,18 @@ const LOAD = {
   kern_version: 40,
   prog_flags: 44,
   prog_name: 48, // char[16]
+  prog_ifindex: 64,
   expected_attach_type: 68,
+  prog_btf_fd: 72,
+  func_info_rec_size: 76,
+  func_info: 80,
+  func_info_cnt: 88,
+  line_info_rec_size: 92,
+  line_info: 96,
+  line_info_cnt: 104,
+  attach_btf_id: 108,
+  attach_btf_obj_fd: 112,
+  fd_array: 120,
   log_true_size: 140, // Linux 6.4+: the log size the kernel needed
   size: 144,
 } as const;
@@ -89,6 +100,19 @@ export interface LoadOptions {
   name?: string;
   expectedAttachType?: number;
   progFlags?: number;
+  /** kern_version (only kprobes of very old kernels check it). */
+  kernVersion?: number;
+  /** fd_array: the map fds BPF_PSEUDO_MAP_IDX / BPF_PSEUDO_MAP_IDX_VALUE immediates index (and kfunc BTF fds). */
+  fdArray?: readonly number[];
+  /** BTF object (BPF_BTF_LOAD fd) the func_info / line_info type ids and string offsets refer to. */
+  btfFd?: number;
+  /** struct bpf_func_info records {insn_off, type_id}, 8 bytes each. */
+  funcInfo?: readonly { insnOff: number; typeId: number }[];
+  /** struct bpf_line_info records, 16 bytes each (string offsets in the btfFd's string section). */
+  lineInfo?: readonly { insnOff: number; fileNameOff: number; lineOff: number; lineCol: number }[];
+  /** attach_btf_id (tracing, lsm, struct_ops, ext) and the BTF object it is in (0: vmlinux). */
+  attachBtfId?: number;
+  attachBtfObjFd?: number;
 }
 
 export interface LoadedProgram {
@@ -123,6 +147,34 @@ export function loadProgram(options: LoadOptions): LoadedProgram {
   const insns = toKernelBuffer(encode(options.insns));
   const license = cString(options.license ?? 'GPL');
   const requested = options.logLevel ?? 0;
+  const fdArray =
+    options.fdArray && options.fdArray.length > 0 ? kernelBuffer(options.fdArray.length * 4) : undefined;
+  if (fdArray && options.fdArray) {
+    const dv = new DataView(fdArray.buffer);
+    options.fdArray.forEach((fd, i) => {
+      dv.setInt32(i * 4, fd, true);
+    });
+  }
+  const funcInfo =
+    options.funcInfo && options.funcInfo.length > 0 ? kernelBuffer(options.funcInfo.length * 8) : undefined;
+  if (funcInfo && options.funcInfo) {
+    const dv = new DataView(funcInfo.buffer);
+    options.funcInfo.forEach((r, i) => {
+      dv.setUint32(i * 8, r.insnOff, true);
+      dv.setUint32(i * 8 + 4, r.typeId, true);
+    });
+  }
+  const lineInfo =
+    options.lineInfo && options.lineInfo.length > 0 ? kernelBuffer(options.lineInfo.length * 16) : undefined;
+  if (lineInfo && options.lineInfo) {
+    const dv = new DataView(lineInfo.buffer);
+    options.lineInfo.forEach((r, i) => {
+      dv.setUint32(i * 16, r.insnOff, true);
+      dv.setUint32(i * 16 + 4, r.fileNameOff, true);
+      dv.setUint32(i * 16 + 8, r.lineOff, true);
+      dv.setUint32(i * 16 + 12, r.lineCol, true);
+    });
+  }
   if (options.name !== undefined && !/^[A-Za-z0-9_.]{0,15}$/.test(options.name)) {
     throw new TsbpfError(
       'usage',
@@ -147,10 +199,28 @@ export function loadProgram(options: LoadOptions): LoadedProgram {
     if (options.name)
       attr.set(new TextEncoder().encode(options.name).subarray(0, BPF_OBJ_NAME_LEN - 1), LOAD.prog_name);
     v.setUint32(LOAD.expected_attach_type, options.expectedAttachType ?? 0, true);
-    let r = bpfRaw(BPF_CMD.PROG_LOAD, attr, [insns, license, log]);
+    v.setUint32(LOAD.kern_version, options.kernVersion ?? 0, true);
+    if (fdArray) v.setBigUint64(LOAD.fd_array, addressOf(fdArray), true);
+    if (options.btfFd !== undefined && options.btfFd > 0) {
+      v.setUint32(LOAD.prog_btf_fd, options.btfFd, true);
+      if (funcInfo && options.funcInfo) {
+        v.setUint32(LOAD.func_info_rec_size, 8, true);
+        v.setBigUint64(LOAD.func_info, addressOf(funcInfo), true);
+        v.setUint32(LOAD.func_info_cnt, options.funcInfo.length, true);
+      }
+      if (lineInfo && options.lineInfo) {
+        v.setUint32(LOAD.line_info_rec_size, 16, true);
+        v.setBigUint64(LOAD.line_info, addressOf(lineInfo), true);
+        v.setUint32(LOAD.line_info_cnt, options.lineInfo.length, true);
+      }
+    }
+    v.setUint32(LOAD.attach_btf_id, options.attachBtfId ?? 0, true);
+    v.setUint32(LOAD.attach_btf_obj_fd, options.attachBtfObjFd ?? 0, true);
+    const pointees = [insns, license, log, fdArray, funcInfo, lineInfo];
+    let r = bpfRaw(BPF_CMD.PROG_LOAD, attr, pointees);
     // EAGAIN: the verifier was interrupted; EINTR: a signal. Both are worth a few retries (as libbpf does).
     for (let i = 0; i < 5 && r.result < 0 && (r.errno === ERRNO.EAGAIN || r.errno === ERRNO.EINTR); i++) {
-      r = bpfRaw(BPF_CMD.PROG_LOAD, attr, [insns, license, log]);
+      r = bpfRaw(BPF_CMD.PROG_LOAD, attr, pointees);
     }
     return {
       ...r,
@@ -198,8 +268,13 @@ export interface TestRunOptions {
   data?: Uint8Array;
   /** Context in (ctx_in), e.g. a struct __sk_buff or xdp_md. */
   ctx?: Uint8Array;
-  /** Repetitions (the kernel averages the duration over them). Default 1. */
+  /**
+   * Repetitions (the kernel averages the duration over them). Unset or 0 means once; raw_tracepoint and
+   * syscall programs refuse any other value.
+   */
   repeat?: number;
+  /** Ask for ctx_out (default true when ctx is given); raw_tracepoint and syscall test runs refuse it. */
+  ctxOut?: boolean;
   /** Size of the data_out buffer; default data.length + 256. */
   dataOutSize?: number;
   flags?: number;
@@ -222,7 +297,7 @@ export function testRun(fd: number, options: TestRunOptions = {}): TestRunResult
   const dataIn = options.data ? toKernelBuffer(options.data) : undefined;
   const dataOut = dataIn ? kernelBuffer(options.dataOutSize ?? dataIn.byteLength + 256) : undefined;
   const ctxIn = options.ctx ? toKernelBuffer(options.ctx) : undefined;
-  const ctxOut = ctxIn ? kernelBuffer(ctxIn.byteLength) : undefined;
+  const ctxOut = ctxIn && options.ctxOut !== false ? kernelBuffer(ctxIn.byteLength) : undefined;
   const attr = kernelBuffer(TEST.size);
   const v = new DataView(attr.buffer);
   v.setUint32(TEST.prog_fd, fd, true);
@@ -232,13 +307,15 @@ export function testRun(fd: number, options: TestRunOptions = {}): TestRunResult
     v.setUint32(TEST.data_size_out, dataOut.byteLength, true);
     v.setBigUint64(TEST.data_out, addressOf(dataOut), true);
   }
-  if (ctxIn && ctxOut) {
+  if (ctxIn) {
     v.setUint32(TEST.ctx_size_in, ctxIn.byteLength, true);
     v.setBigUint64(TEST.ctx_in, addressOf(ctxIn), true);
+  }
+  if (ctxOut) {
     v.setUint32(TEST.ctx_size_out, ctxOut.byteLength, true);
     v.setBigUint64(TEST.ctx_out, addressOf(ctxOut), true);
   }
-  const repeat = options.repeat ?? 1;
+  const repeat = options.repeat ?? 0;
   if (!Number.isInteger(repeat) || repeat < 0 || repeat > 0xffff_ffff) {
     throw new TsbpfError('usage', `repeat must be an unsigned 32-bit integer, not ${repeat}`);
   }

@@ -19,8 +19,23 @@ export const BPF_CMD = {
   MAP_CREATE: 0,
   PROG_LOAD: 5,
   PROG_TEST_RUN: 10,
+  OBJ_PIN: 6,
+  OBJ_GET: 7,
+  PROG_GET_NEXT_ID: 11,
+  MAP_GET_NEXT_ID: 12,
   PROG_GET_FD_BY_ID: 13,
+  MAP_GET_FD_BY_ID: 14,
   OBJ_GET_INFO_BY_FD: 15,
+  RAW_TRACEPOINT_OPEN: 17,
+  BTF_LOAD: 18,
+  BTF_GET_FD_BY_ID: 19,
+  BTF_GET_NEXT_ID: 23,
+  LINK_CREATE: 28,
+  LINK_UPDATE: 29,
+  LINK_GET_FD_BY_ID: 30,
+  LINK_GET_NEXT_ID: 31,
+  ENABLE_STATS: 32,
+  LINK_DETACH: 34,
 } as const;
 
 /**
@@ -88,6 +103,8 @@ interface Libc {
   syscall: (...args: any[]) => number | bigint;
   close: (fd: number) => number;
   sysBpf: number;
+  // biome-ignore lint/suspicious/noExplicitAny: koffi library handle
+  lib: any;
 }
 
 let libc: Libc | undefined;
@@ -110,6 +127,7 @@ function getLibc(): Libc {
       syscall: lib.func('long syscall(long, ...)'),
       close: lib.func('int close(int)'),
       sysBpf,
+      lib,
     };
     return libc;
   } catch (e) {
@@ -199,4 +217,38 @@ export function ffiAvailable(): { ok: true } | { ok: false; reason: string } {
   } catch (e) {
     return { ok: false, reason: e instanceof Error ? e.message : String(e) };
   }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: koffi function objects are untyped
+type LibcFn = (...args: any[]) => any;
+const boundFunctions = new Map<string, LibcFn>();
+
+/**
+ * A libc function bound by its C declaration (`int ioctl(int, unsigned long, ...)`), cached: the other
+ * kernel/ modules (perf_event_open, mmap, epoll, setsockopt) reach libc through here only.
+ */
+export function libcFunction(decl: string): LibcFn {
+  let f = boundFunctions.get(decl);
+  if (!f) {
+    f = getLibc().lib.func(decl) as LibcFn;
+    boundFunctions.set(decl, f);
+  }
+  return f;
+}
+
+/** errno of the last libc call made through the FFI. */
+export function lastErrno(): number {
+  return getLibc().koffi.errno();
+}
+
+/** The koffi module (for views over mmap'd memory and pointer casts). */
+export function ffiModule(): Koffi {
+  return getLibc().koffi;
+}
+
+/** The raw syscall(2) entry point: syscall(nr, 'type', value, ...) with koffi's variadic typing. */
+export function rawSyscall(nr: number, ...typedArgs: unknown[]): { result: number; errno: number } {
+  const { koffi, syscall } = getLibc();
+  const r = Number(syscall(nr, ...typedArgs));
+  return r < 0 ? { result: r, errno: koffi.errno() } : { result: r, errno: 0 };
 }
