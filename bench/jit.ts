@@ -5,7 +5,9 @@
  * BPF_PROG_TEST_RUN runs it, with repeat 10000:
  * - in the VM: `program.testRun({ data, repeat })` of a collection loaded with `vmBackend({ engine })`,
  *   once on the WebAssembly JIT and once on the interpreter (durationNs: the average per run, as the
- *   kernel reports it); the raw programs (ALU loop, trivial) through the engine's repeat loop;
+ *   kernel reports it), every program through the verifier gate; the raw programs (ALU loop,
+ *   trivial) verified as socket filters with src/verifier's verify() and prepared with
+ *   `verified: true` (as the gate prepares them), then run through the engine's repeat loop;
  * - in the kernel: the same ObjectSpec loaded with `kernelBackend` and test-run with the same packet
  *   (the raw programs as socket filters), JIT-compiled when the kernel's JIT is on.
  * Every figure is the best of several trials after a warm-up (the machine is shared: the minimum is
@@ -20,6 +22,7 @@ import type { Insn } from '../src/isa/insn.js';
 import { kernelBackend } from '../src/kernel/collection.js';
 import { bpfAvailable } from '../src/kernel/program.js';
 import { readObject } from '../src/object/spec.js';
+import { verify } from '../src/verifier/index.js';
 import { vmBackend } from '../src/vm/backend.js';
 import type { PreparedProgram } from '../src/vm/interpreter.js';
 import { prepare } from '../src/vm/interpreter.js';
@@ -189,7 +192,10 @@ function rawRows(avail: { ok: boolean; reason?: string }): Row[] {
   ];
   const rows: Row[] = [];
   for (const [name, insns, target] of raw) {
-    const jp = prepareJit(insns);
+    // the verifier's proof (socket_filter = 1), as vmBackend's gate gets it before preparing
+    const v = verify(insns, { progType: 1 });
+    if (!v.ok) throw new Error(`${name}: the verifier rejects it: ${v.error?.message}`);
+    const jp = prepareJit(insns, { verified: true });
     const jit = timeRaw(jp);
     jp.dispose();
     const ip = prepare(insns);

@@ -53,6 +53,14 @@ export interface CollectionOptions {
   programs?: readonly string[];
   /** Verifier log level for every program (0 default; the log is kept on the Program when > 0). */
   logLevel?: 0 | 1 | 2;
+  /**
+   * Load the programs without verifying them (the VM only; the kernel always verifies). By
+   * default the VM runs a program only once tsbpf's verifier has accepted it, as the kernel does,
+   * and refuses the collection with TsbpfError('verify') otherwise. `true` is an explicit opt-out
+   * for programs the verifier does not (yet) accept: they run with the VM's run-time checks only
+   * (every memory access checked, an instruction budget instead of a proof of termination).
+   */
+  unverified?: boolean;
 }
 
 export interface Collection {

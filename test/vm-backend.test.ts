@@ -340,6 +340,54 @@ for (const engine of ENGINES) {
       );
     });
 
+    it('a program the verifier rejects does not load: the kernel sentence and the C source line', () => {
+      // xdp_parser with the IPv4 header's bounds check made a no-op (`if r3 > r2 goto +0`): the
+      // kernel refuses the read of ip->ihl that follows.
+      const s = spec('xdp_parser');
+      const p = s.programs.find((x) => x.name === 'xdp_count_proto');
+      assert.ok(p);
+      const check = p.insns[13];
+      assert.equal(check.code, 0x2d); // if r3 > r2 goto ...
+      p.insns = p.insns.map((insn, i) => (i === 13 ? { ...insn, off: 0 } : insn));
+      let err: unknown;
+      try {
+        vmBackend({ engine }).load(s, { programs: ['xdp_count_proto'] });
+      } catch (e) {
+        err = e;
+      }
+      assert.ok(err instanceof TsbpfError, `loaded, or not a TsbpfError: ${err}`);
+      assert.equal(err.code, 'verify');
+      const [first, second] = err.message.split('\n');
+      // the kernel's words (Linux 6.18 logs the same two lines and returns the second)
+      assert.equal(first, 'xdp_count_proto: R1 offset is outside of the packet');
+      assert.match(second, /^; if \(ip->ihl < 5\) return XDP_DROP; @ xdp_parser\.c:\d+$/);
+      assert.equal(err.details.pc, 15);
+      assert.match(
+        err.details.log ?? '',
+        /^invalid access to packet, off=14 size=1, R1\(id=0,off=14,r=14\)$/m,
+      );
+      assert.match(err.details.log ?? '', /^processed \d+ insns \(limit 1000000\)/m);
+      // The explicit opt-out (this packet is long enough, so the VM's run-time checks pass).
+      for (const c of [
+        vmBackend({ engine }).load(s, { programs: ['xdp_count_proto'], unverified: true }),
+        vmBackend({ engine, unverified: true }).load(s, { programs: ['xdp_count_proto'] }),
+      ]) {
+        const prog = c.program('xdp_count_proto');
+        assert.equal(prog.verified, false);
+        assert.equal(prog.testRun({ data: ipv4Packet() }).retval, XDP_PASS);
+        assert.equal(u64(c.map('proto_count').lookup(u32(6)) as Uint8Array), 1n);
+        c.close();
+      }
+    });
+
+    it('accepted programs are marked verified; logLevel keeps the verifier log', () => {
+      const c = vmBackend({ engine }).load(spec('xdp_parser'), { logLevel: 1 });
+      const p = c.program('xdp_count_proto');
+      assert.equal(p.verified, true);
+      assert.match(p.verifierLog, /^processed \d+ insns/m);
+      c.close();
+    });
+
     it('data_out larger than dataOutSize is ENOSPC', () => {
       const c = load('xdp_proto_stats');
       const b = ipv4Packet();

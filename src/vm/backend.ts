@@ -31,6 +31,7 @@ import {
   type ProgramSpec,
   setVariable,
 } from '../object/spec.js';
+import { formatSourceLine, verifyProgram } from '../verifier/object.js';
 import {
   BytesContext,
   E2BIG,
@@ -64,8 +65,16 @@ export interface VmBackendOptions {
   env?: VmEnv;
   /** 'jit', 'interp' (or 'interpreter'), or a prepare function of another engine; default DEFAULT_ENGINE. */
   engine?: 'interp' | 'interpreter' | 'jit' | EngineFn;
-  /** Most instructions one run may execute (default: the interpreter's 10,000,000). */
+  /**
+   * Most instructions one run of an unverified program may execute (default: the interpreter's
+   * 10,000,000). Verified programs run on the JIT without a budget: the verifier proved they end.
+   */
   budget?: number;
+  /**
+   * Load every program without verifying it (as CollectionOptions.unverified, for every
+   * collection of this backend): an explicit opt-out of the verifier gate.
+   */
+  unverified?: boolean;
 }
 
 /** BPF_F_TEST_* flags. */
@@ -213,6 +222,8 @@ export class VmCollection implements Collection {
         none: common,
       };
       const engine = resolveEngine(options.engine);
+      const unverified = options.unverified === true || collectionOptions.unverified === true;
+      const logLevel = collectionOptions.logLevel ?? 0;
       const programs = new Map<string, VmProgram>();
       for (const p of toLoad) {
         const type = p.type === undefined ? undefined : programTypeByName(p.type);
@@ -225,14 +236,18 @@ export class VmCollection implements Collection {
           type.ctx?.struct === 'xdp_md' ? 'xdp' : type.ctx?.struct === '__sk_buff' ? 'skb' : 'none';
         const helpers = tables[kind];
         checkProgram(p, type, helpers, spec);
+        // The gate: the verifier sees the object as the kernel would (maps in ObjectSpec order, the
+        // caller's constants in the frozen .rodata, BTF func_info) and the instructions the VM runs.
+        const log = unverified ? undefined : verifyGate(copy, p, logLevel);
         const insns = rt.relocate(p.insns, (idx) => vmMaps[idx]);
         const prepared = engine(insns, {
           helpers,
           memory: this.memory,
           inlineMap: (a) => rt.inlineLookup(a),
+          verified: !unverified,
           ...(options.budget === undefined ? {} : { budget: options.budget }),
         });
-        const prog = new VmProgram(this, p, type, prepared);
+        const prog = new VmProgram(this, p, type, prepared, !unverified, log);
         programs.set(p.name, prog);
       }
       // prog_array initial slots
@@ -305,6 +320,20 @@ export class VmCollection implements Collection {
     this.closed = true;
     this.runtime.close();
   }
+}
+
+/**
+ * Verifies a program before the VM prepares it: its log when accepted (empty at log level 0), or
+ * TsbpfError('verify') with "<program>: <the kernel's sentence>", the C source line when the object
+ * has line info, and details { pc, log } (the log at level >= 1, even when logLevel is 0).
+ */
+function verifyGate(spec: ObjectSpec, p: ProgramSpec, logLevel: 0 | 1 | 2): string {
+  const r = verifyProgram(spec, p, { logLevel });
+  if (r.ok) return r.log;
+  const log = logLevel > 0 ? r.log : verifyProgram(spec, p, { logLevel: 1 }).log;
+  const e = r.error ?? { insn: 0, message: 'rejected' };
+  const where = e.sourceLine ? `\n${formatSourceLine(e.sourceLine)}` : '';
+  throw new TsbpfError('verify', `${p.name}: ${e.message}${where}`, { pc: e.insn, log });
 }
 
 function resolveEngine(engine: VmBackendOptions['engine']): EngineFn {
@@ -387,6 +416,10 @@ export class VmProgram implements Program {
     readonly typeInfo: ProgramType,
     /** The program as its engine prepared it. */
     readonly prepared: PreparedProgram,
+    /** Whether tsbpf's verifier accepted the program (false: loaded with `unverified: true`). */
+    readonly verified = false,
+    /** The verifier's log when the collection was loaded with logLevel > 0 ('' otherwise). */
+    readonly verifierLog = '',
   ) {
     this.name = spec.name;
     this.type = typeInfo.name;

@@ -6,6 +6,16 @@
  * Both engines take the same options, refuse the same programs with the same errors, and return
  * the same PreparedProgram ({ run(input) → { r0, insnCount, mem } }). The JIT is the default: every
  * suite that runs programs runs under both engines (ENGINES) with the same results.
+ *
+ * This is the ISA-level API, and it does NOT verify: prepareProgram/runWith run raw instructions
+ * with only the VM's run-time checks (every memory access checked against the address space's
+ * regions, the instruction budget, the interpreter's decode and register checks). The conformance
+ * suite and `tsbpf run-raw` use it to run programs no verifier would accept. Programs from objects
+ * go through vmBackend().load(), which runs tsbpf's verifier first (src/verifier) and refuses what
+ * it rejects unless the caller opts out with `unverified: true`. A caller that verified raw
+ * instructions itself (src/verifier/index.ts verify() accepted exactly these insns) may pass
+ * `verified: true`, which lets the JIT drop the instruction budget counter; never pass it otherwise,
+ * or an endless loop runs forever.
  */
 import { TsbpfError } from '../errors.js';
 import type { Insn } from '../isa/insn.js';
@@ -39,7 +49,10 @@ export function parseEngine(name: string): Engine {
   throw new TsbpfError('usage', `unknown engine '${name}' (expected jit or interp)`);
 }
 
-/** Checks and prepares a program for the chosen engine. TsbpfError('decode') for invalid programs. */
+/**
+ * Checks and prepares a program for the chosen engine. TsbpfError('decode') for invalid programs.
+ * Unverified (see above): the verifier gate is vmBackend's, not this function's.
+ */
 export function prepareProgram(insns: readonly Insn[], options: EngineOptions = {}): PreparedProgram {
   const engine = options.engine ?? DEFAULT_ENGINE;
   if (engine === 'jit') {

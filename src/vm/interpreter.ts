@@ -62,7 +62,32 @@ import { type AddressSpace, defaultAddressSpace, Fault, type Region } from './me
 // ---------------------------------------------------------------------------------------------
 // Public API
 
-export type HelperFn = (args: readonly [bigint, bigint, bigint, bigint, bigint], vm: HelperContext) => bigint;
+export type HelperFn = ((
+  args: readonly [bigint, bigint, bigint, bigint, bigint],
+  vm: HelperContext,
+) => bigint) & {
+  /** The helper's numeric twin, for engines that avoid BigInts on the hot path (FastHelperFn). */
+  fast?: FastHelperFn;
+};
+/**
+ * A helper's numeric twin: the same helper with the same effects and errors, called with the five
+ * arguments as exact numbers when each of them is below 2^53 (unsigned), returning its r0 as a
+ * number (an integer in (-2^53, 2^53)). The JIT calls it whenever the arguments fit and the BigInt
+ * form otherwise; the interpreter always calls the BigInt form.
+ */
+export type FastHelperFn = (
+  a: number,
+  b: number,
+  c: number,
+  d: number,
+  e: number,
+  vm: HelperContext,
+) => number;
+/** `fn` with `fast` as its numeric twin. */
+export function withFast(fn: HelperFn, fast: FastHelperFn): HelperFn {
+  fn.fast = fast;
+  return fn;
+}
 export interface HelperContext {
   memory: AddressSpace;
   /** End the program now, with this r0. */
@@ -134,6 +159,13 @@ export interface InterpreterOptions {
    * verifier does ("R0 !read_ok"). Default true.
    */
   checkRegisters?: boolean;
+  /**
+   * The caller vouches that tsbpf's verifier (src/verifier) accepted exactly these instructions,
+   * so every run ends (bounded loops were explored to their exit): the JIT then compiles the
+   * program without the instruction budget counter (its runs report insnCount 0). The interpreter
+   * counts and checks the budget either way. Default false: nothing here verifies programs.
+   */
+  verified?: boolean;
 }
 export interface RunInput {
   /** Copied into VM memory; r1 = its address, r2 = its length; r1 = r2 = 0 when absent. */

@@ -23,6 +23,7 @@ import {
   type HelperFn,
   MAX_TAIL_CALL_CNT,
   type PreparedProgram,
+  withFast,
 } from '../interpreter.js';
 import { ArrayMap, ProgArrayMap } from '../maps/array.js';
 import type { VmMap } from '../maps/base.js';
@@ -64,7 +65,7 @@ export function mapHelpers(rt: MapRuntime, options: MapHelperOptions = {}): Map<
   const helpers = new Map<number, HelperFn>();
   let tailDepth = 0;
 
-  const mapArg = (addr: bigint, name: string): VmMap => {
+  const mapArg = (addr: bigint | number, name: string): VmMap => {
     const m = rt.mapAt(addr);
     if (!m) {
       throw new TsbpfError(
@@ -74,32 +75,60 @@ export function mapHelpers(rt: MapRuntime, options: MapHelperOptions = {}): Map<
     }
     return m;
   };
-  const read = (vm: HelperContext, addr: bigint, n: number): Uint8Array => vm.memory.read(addr, n);
+  const read = (vm: HelperContext, addr: bigint | number, n: number): Uint8Array => vm.memory.read(addr, n);
   const flags32 = (f: bigint): number => (f > 0xffffffffn || f < 0n ? -1 : Number(f));
+  // The numeric twins (FastHelperFn) of the helpers on programs' hot paths: arguments below 2^53.
+  const flags32n = (f: number): number => (f > 0xffffffff ? -1 : f);
 
-  helpers.set(id('map_lookup_elem'), ([m, key], vm) => {
+  const lookupN = (m: number, key: number, vm: HelperContext): number => {
     const map = mapArg(m, 'bpf_map_lookup_elem');
-    if (map.keySize === 0) return 0n;
-    return BigInt(map.progLookup(read(vm, key, map.keySize)));
-  });
+    if (map.keySize === 0) return 0;
+    return map.progLookup(read(vm, key, map.keySize));
+  };
+  helpers.set(
+    id('map_lookup_elem'),
+    withFast(
+      ([m, key], vm) => BigInt(lookupN(Number(m), Number(key), vm)),
+      (m, key, _c, _d, _e, vm) => lookupN(m, key, vm),
+    ),
+  );
 
-  helpers.set(id('map_update_elem'), ([m, key, value, flags], vm) => {
+  const updateN = (
+    m: number | bigint,
+    key: number | bigint,
+    value: number | bigint,
+    f: number,
+    vm: HelperContext,
+  ) => {
     const map = mapArg(m, 'bpf_map_update_elem');
-    if (map.keySize === 0) return err(EINVAL);
-    if (map.flags & MAP_FLAGS.BPF_F_RDONLY_PROG) return err(EPERM); // the verifier: "write into map forbidden"
-    const f = flags32(flags);
-    if (f < 0) return err(EINVAL);
+    if (map.keySize === 0) return -EINVAL;
+    if (map.flags & MAP_FLAGS.BPF_F_RDONLY_PROG) return -EPERM; // the verifier: "write into map forbidden"
+    if (f < 0) return -EINVAL;
     const k = read(vm, key, map.keySize);
     const v = read(vm, value, map.valueSize);
-    return BigInt(map.progUpdate(k, v, f));
-  });
+    return map.progUpdate(k, v, f);
+  };
+  helpers.set(
+    id('map_update_elem'),
+    withFast(
+      ([m, key, value, flags], vm) => BigInt(updateN(m, key, value, flags32(flags), vm)),
+      (m, key, value, flags, _e, vm) => updateN(m, key, value, flags32n(flags), vm),
+    ),
+  );
 
-  helpers.set(id('map_delete_elem'), ([m, key], vm) => {
+  const deleteN = (m: number | bigint, key: number | bigint, vm: HelperContext): number => {
     const map = mapArg(m, 'bpf_map_delete_elem');
-    if (map.keySize === 0) return err(EINVAL);
-    if (map.flags & MAP_FLAGS.BPF_F_RDONLY_PROG) return err(EPERM);
-    return BigInt(map.progDelete(read(vm, key, map.keySize)));
-  });
+    if (map.keySize === 0) return -EINVAL;
+    if (map.flags & MAP_FLAGS.BPF_F_RDONLY_PROG) return -EPERM;
+    return map.progDelete(read(vm, key, map.keySize));
+  };
+  helpers.set(
+    id('map_delete_elem'),
+    withFast(
+      ([m, key], vm) => BigInt(deleteN(m, key, vm)),
+      (m, key, _c, _d, _e, vm) => deleteN(m, key, vm),
+    ),
+  );
 
   helpers.set(id('map_lookup_percpu_elem'), ([m, key, cpu], vm) => {
     const map = mapArg(m, 'bpf_map_lookup_percpu_elem');
@@ -131,41 +160,62 @@ export function mapHelpers(rt: MapRuntime, options: MapHelperOptions = {}): Map<
   helpers.set(id('map_pop_elem'), popPeek('bpf_map_pop_elem', true));
   helpers.set(id('map_peek_elem'), popPeek('bpf_map_peek_elem', false));
 
-  const ringbuf = (m: bigint, name: string): RingbufMap => {
+  const ringbuf = (m: bigint | number, name: string): RingbufMap => {
     const map = mapArg(m, name);
     if (!(map instanceof RingbufMap)) throw new TsbpfError('runtime', `${name}: ${map} is not a ring buffer`);
     return map;
   };
-  helpers.set(id('ringbuf_output'), ([m, data, size, flags], vm) => {
+  const outputN = (m: number | bigint, data: number | bigint, size: number, f: number, vm: HelperContext) => {
     const rb = ringbuf(m, 'bpf_ringbuf_output');
-    if (size > 0xffffffffn) return err(E2BIG);
-    const f = flags32(flags);
-    if (f < 0) return err(EINVAL);
-    return BigInt(rb.output(read(vm, data, Number(size)), f));
-  });
-  helpers.set(id('ringbuf_reserve'), ([m, size, flags]) => {
+    if (size > 0xffffffff) return -E2BIG;
+    if (f < 0) return -EINVAL;
+    return rb.output(read(vm, data, size), f);
+  };
+  helpers.set(
+    id('ringbuf_output'),
+    withFast(
+      ([m, data, size, flags], vm) =>
+        BigInt(outputN(m, data, size > 0xffffffffn ? 2 ** 32 : Number(size), flags32(flags), vm)),
+      (m, data, size, flags, _e, vm) => outputN(m, data, size, flags32n(flags), vm),
+    ),
+  );
+  const reserveN = (m: number | bigint, size: number, flagsZero: boolean): number => {
     const rb = ringbuf(m, 'bpf_ringbuf_reserve');
-    if (size > 0xffffffffn || flags !== 0n) return 0n;
-    return BigInt(rb.reserve(Number(size), 0));
-  });
+    if (size > 0xffffffff || !flagsZero) return 0;
+    return rb.reserve(size, 0);
+  };
+  helpers.set(
+    id('ringbuf_reserve'),
+    withFast(
+      ([m, size, flags]) => BigInt(reserveN(m, size > 0xffffffffn ? 2 ** 32 : Number(size), flags === 0n)),
+      (m, size, flags) => reserveN(m, size, flags === 0),
+    ),
+  );
   /** The ring buffer the last commit went to (the usual one: no search over every map). */
   let lastRing: RingbufMap | undefined;
   const commit = (name: string, discard: boolean): HelperFn => {
-    return ([sample, flags]) => {
-      const a = Number(sample);
+    const commitN = (a: number, flags: number): number => {
       const rb =
         lastRing && !lastRing.closed && lastRing.owns(a)
           ? lastRing
           : rt.maps().find((x): x is RingbufMap => x instanceof RingbufMap && x.owns(a));
       lastRing = rb;
       if (!rb)
-        throw new TsbpfError(
-          'runtime',
-          `${name}: 0x${sample.toString(16)} is not a reserved ring buffer sample`,
-        );
-      rb.commit(a, Number(flags & 0xffffffffn), discard);
-      return 0n;
+        throw new TsbpfError('runtime', `${name}: 0x${a.toString(16)} is not a reserved ring buffer sample`);
+      rb.commit(a, flags, discard);
+      return 0;
     };
+    return withFast(
+      ([sample, flags]) => {
+        if (sample >= 0x1_0000_0000n)
+          throw new TsbpfError(
+            'runtime',
+            `${name}: 0x${sample.toString(16)} is not a reserved ring buffer sample`,
+          );
+        return BigInt(commitN(Number(sample), Number(flags & 0xffffffffn)));
+      },
+      (sample, flags) => commitN(sample, flags % 2 ** 32),
+    );
   };
   helpers.set(id('ringbuf_submit'), commit('bpf_ringbuf_submit', false));
   helpers.set(id('ringbuf_discard'), commit('bpf_ringbuf_discard', true));
@@ -185,7 +235,7 @@ export function mapHelpers(rt: MapRuntime, options: MapHelperOptions = {}): Map<
     return BigInt(map.getStackId(rt.stack((flags & BPF_F_USER_STACK) !== 0n), flags));
   });
 
-  helpers.set(id('tail_call'), ([ctx, m, index], vm) => {
+  const tailCall: HelperFn = ([ctx, m, index], vm) => {
     const map = mapArg(m, 'bpf_tail_call');
     if (!(map instanceof ProgArrayMap)) return err(EINVAL);
     const i = Number(index & 0xffffffffn);
@@ -217,7 +267,27 @@ export function mapHelpers(rt: MapRuntime, options: MapHelperOptions = {}): Map<
     }
     vm.stop(r0);
     return r0;
-  });
+  };
+  helpers.set(
+    id('tail_call'),
+    withFast(tailCall, (ctx, m, index, _d, _e, vm) => {
+      // the usual case (the engine replaces the program) without BigInts but r1; else the BigInt form
+      // (its r0 is the stop value: what the helper returns does not matter then)
+      const map = mapArg(m, 'bpf_tail_call');
+      if (!(map instanceof ProgArrayMap)) return -EINVAL;
+      const i = index % 2 ** 32;
+      const prog = i < map.maxEntries ? map.program(i) : undefined;
+      if (prog === undefined) return -ENOENT;
+      const target = vm.tailCall ? options.tailTarget?.(prog) : undefined;
+      if (target !== undefined && vm.tailCall) {
+        if (!vm.tailCall(target, BigInt(ctx))) return -ENOENT;
+        vm.stop(0n);
+        return 0;
+      }
+      const r = tailCall([BigInt(ctx), BigInt(m), BigInt(index), 0n, 0n], vm);
+      return r === 0n || r === BigInt(-ENOENT) ? Number(r) : 0;
+    }),
+  );
 
   helpers.set(id('for_each_map_elem'), ([m, fn, cbCtx, flags], vm: CallbackContext) => {
     const map = mapArg(m, 'bpf_for_each_map_elem');

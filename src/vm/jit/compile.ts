@@ -17,6 +17,8 @@
  *   each block entry; the host works out the exact pc where the budget ran out.
  * - Helpers, faults, traps and budget errors go through a handful of imported host functions.
  */
+
+import { helperById } from '../../catalog/helpers.js';
 import { TsbpfError } from '../../errors.js';
 import type { Insn } from '../../isa/insn.js';
 import {
@@ -80,6 +82,7 @@ import {
   size,
   srcBit,
 } from '../../isa/opcodes.js';
+import { INDEX_MIX, INDEX_MUL, INDEX_MUL_BYTE } from '../maps/hash.js';
 import { structure } from './structure.js';
 import { CodeWriter, F64, FC, I32, I64, type ModuleSpec, Op, writeModule } from './wasm.js';
 
@@ -93,8 +96,9 @@ export const Imp = {
   stop0: 5,
   deep: 6,
   lookup: 7,
+  fast: 8,
 } as const;
-const IMPORT_NAMES = ['helper', 'access', 'trap', 'budget', 'callx', 'stop0', 'deep', 'lookup'];
+const IMPORT_NAMES = ['helper', 'access', 'trap', 'budget', 'callx', 'stop0', 'deep', 'lookup', 'fast'];
 /** Globals: the imported blinding key, then the module's own. */
 export const G = {
   key: 0,
@@ -132,6 +136,8 @@ const T = {
   lookup: 8,
   repeat: 9,
   cb: 10,
+  hash: 11,
+  fast: 12,
 } as const;
 /** bpf_map_lookup_elem's helper id. */
 const MAP_LOOKUP_ELEM = 1;
@@ -143,15 +149,33 @@ const MAP_LOOKUP_ELEM = 1;
  *   cpu * maxEntries * stride, cpu being the u32 at `cpuCell` (VM memory the runtime keeps current).
  * - 'lookup': a host function from the key's address to the value's address (0: no element),
  *   called with plain numbers instead of the generic helper's BigInts.
+ * - 'hash': the map keeps an index in VM memory (maps/hash.ts): the lookup runs inside the module
+ *   (a function of its own per map: hash the key, probe the table, compare the key copy) when the
+ *   key lies in the current stack frame, and goes to `lookup` otherwise (the host checks the key).
  */
 export type MapInline =
   | { kind: 'array'; base: number; stride: number; maxEntries: number; cpuCell?: number }
-  | { kind: 'lookup'; keySize: number; lookup: (keyAddr: number) => number };
+  | { kind: 'lookup'; keySize: number; lookup: (keyAddr: number) => number }
+  | {
+      kind: 'hash';
+      keySize: number;
+      /** Address of the index header [table u32, mask u32]. */
+      header: number;
+      /** Per-CPU maps: value += cpu * stride, cpu being the u32 at cpuCell. */
+      stride: number;
+      cpuCell?: number;
+      lookup: (keyAddr: number) => number;
+    };
 const FIRST_FUNC = IMPORT_NAMES.length;
 
 export interface CompileOptions {
   /** Largest instruction count a run may execute; Infinity: no checks. */
   budget: number;
+  /**
+   * Count executed instructions (default true). False for a program the verifier accepted: it
+   * terminates, so the code carries no counter at all (runs report 0 instructions) and no budget.
+   */
+  count?: boolean;
   /** Constant blinding key (lo, hi), or undefined for no blinding. */
   blindKey?: [number, number];
   forceDispatch?: boolean;
@@ -165,6 +189,11 @@ export interface CompileOptions {
   siteBase: number;
   /** Address of the address space's free epoch (memory.ts FREE_EPOCH_ADDR). */
   epochAddr: number;
+  /**
+   * Helper ids that have a numeric twin (HelperFn.fast): their calls pass the arguments as f64 to
+   * the `fast` import when all of them are below 2^53, and take the BigInt `helper` import otherwise.
+   */
+  fastHelpers?: ReadonlySet<number>;
 }
 
 /**
@@ -219,6 +248,8 @@ export interface CompiledProgram {
   lookups: { keySize: number; lookup: (keyAddr: number) => number; map: number }[];
   /** Whether the module exports `cb` (callbacks into its functions through the table). */
   hasCallbacks: boolean;
+  /** The module's other functions (repeat, cb, in-module hash lookups), for the text dump. */
+  extraNames: Map<number, string>;
   stats: { insns: number; blocks: number; functions: number; dispatch: number; loops: number };
 }
 
@@ -540,10 +571,15 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
   // No loops and no calls: at most n instructions run, so a budget >= n needs no checks.
   let hasBackEdge = false;
   for (const b of A.blocks) for (const s of b.succ) if (s >= 0 && s <= b.start) hasBackEdge = true;
-  const checks = budgetChecks && (hasBackEdge || subEntries.length > 0 || A.n > budget);
+  const counting = options.count ?? true;
+  const checks = counting && budgetChecks && (hasBackEdge || subEntries.length > 0 || A.n > budget);
 
   const functions: CompiledFunction[] = [];
   const lookups: CompiledProgram['lookups'] = [];
+  // Functions after the program's: repeat, cb (when there are subprograms), then one in-module hash
+  // lookup per hash map the program looks up (by index header address).
+  const hashBase = FIRST_FUNC + 1 + subEntries.length + 1 + (subEntries.length > 0 ? 1 : 0);
+  const hashFuncs = new Map<number, { index: number; info: Extract<MapInline, { kind: 'hash' }> }>();
   const sites = accessSites(insns);
   /** Drops the access-site cache when a region was freed since it was filled. */
   const epochCheck = (w: CodeWriter) => {
@@ -629,6 +665,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
     };
     const num64 = (v: number) => w.i64c((v % TWO32) | 0, Math.floor(v / TWO32));
     const flushCount = () => {
+      if (!counting) return;
       w.get(L.count);
       w.gset(G.count);
     };
@@ -701,12 +738,39 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       w.op(Op.end);
     };
 
-    const helperCall = (pc: number, id: () => void) => {
+    const helperCall = (pc: number, id: () => void, fastId?: number) => {
       flushCount();
+      const fast = fastId !== undefined && options.fastHelpers?.has(fastId) === true;
+      if (fast) {
+        // the arguments the helper takes all below 2^53: numbers, no BigInts
+        const argc = Math.min(helperById(fastId as number)?.proto?.args.length ?? 5, 5);
+        if (argc > 0) {
+          w.get(R[1]);
+          for (let r = 2; r <= argc; r++) {
+            w.get(R[r]);
+            w.op(Op.i64_or);
+          }
+          w.i64c(53);
+          w.op(Op.i64_shr_u);
+          w.op(Op.i64_eqz);
+        } else w.i32c(1);
+        w.block(Op.if, BLOCK_I64);
+        w.i32c(fastId as number);
+        w.i32c(pc);
+        for (let r = 1; r <= 5; r++) {
+          if (r <= argc) w.get(R[r]);
+          else w.i64c(0);
+          w.op(Op.f64_convert_i64_u);
+        }
+        w.call(Imp.fast);
+        w.op(Op.i64_trunc_f64_s);
+        w.op(Op.else);
+      }
       id();
       w.i32c(pc);
       for (let r = 1; r <= 5; r++) w.get(R[r]);
       w.call(Imp.helper);
+      if (fast) w.op(Op.end);
       w.set(R[0]);
       invalidateCache();
       stopCheck();
@@ -741,6 +805,27 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
         w.set(R[0]);
         return;
       }
+      let inFrame = false;
+      if (info.kind === 'hash' && info.keySize <= MAX_BPF_STACK) {
+        // the key in the current stack frame (where programs build keys): the module's own lookup
+        let f = hashFuncs.get(info.header);
+        if (f === undefined) {
+          f = { index: hashBase + hashFuncs.size, info };
+          hashFuncs.set(info.header, f);
+        }
+        w.get(R[2]);
+        w.get(L.fpLo);
+        w.op(Op.i64_sub);
+        w.i64c(MAX_BPF_STACK - info.keySize);
+        w.op(Op.i64_le_u);
+        w.block(Op.if, BLOCK_I64);
+        w.get(R[2]);
+        w.op(Op.i32_wrap_i64);
+        w.call(f.index);
+        w.op(Op.i64_extend_i32_u);
+        w.op(Op.else);
+        inFrame = true;
+      }
       const k = lookups.length;
       lookups.push({ keySize: info.keySize, lookup: info.lookup, map: mapAddr });
       w.i32c(k);
@@ -764,6 +849,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       }
       w.call(Imp.lookup);
       w.op(Op.i64_extend_i32_u);
+      if (inFrame) w.op(Op.end);
       w.set(R[0]);
     };
 
@@ -807,8 +893,10 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       calleeFrame();
       call();
       w.set(R[0]);
-      w.gget(G.count);
-      w.set(L.count);
+      if (counting) {
+        w.gget(G.count);
+        w.set(L.count);
+      }
       stopCheck();
     };
 
@@ -1288,7 +1376,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
                   ? options.inlineMap(curR1)
                   : undefined;
               if (info) inlineLookup(pc, info, curR1 as number);
-              else helperCall(pc, () => w.i32c(insn.imm));
+              else helperCall(pc, () => w.i32c(insn.imm), insn.imm);
             }
           }
           // jumps: the terminator is structural (cond() below)
@@ -1391,8 +1479,10 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       w.i32c(F0 - MAX_BPF_STACK);
       w.set(L.fpLo32);
     } else {
-      w.gget(G.count);
-      w.set(L.count);
+      if (counting) {
+        w.gget(G.count);
+        w.set(L.count);
+      }
       w.get(R[10]);
       w.i64c(-MAX_BPF_STACK);
       w.op(Op.i64_add);
@@ -1412,10 +1502,12 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
             return;
           }
           const b = node.block as Block;
-          w.get(L.count);
-          w.i64c(b.pcs.length);
-          w.op(Op.i64_add);
-          if (checks) {
+          if (!counting) {
+            // verified: no counter
+          } else if (checks) {
+            w.get(L.count);
+            w.i64c(b.pcs.length);
+            w.op(Op.i64_add);
             w.tee(L.count);
             num64(budget);
             w.op(Op.i64_gt_s);
@@ -1425,7 +1517,12 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
             w.call(Imp.budget);
             w.op(Op.unreachable);
             w.op(Op.end);
-          } else w.set(L.count);
+          } else {
+            w.get(L.count);
+            w.i64c(b.pcs.length);
+            w.op(Op.i64_add);
+            w.set(L.count);
+          }
           const last = b.pcs.length - 1;
           curR1 = undefined;
           for (let k = 0; k <= last; k++) {
@@ -1538,6 +1635,14 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
     extraExports.push({ name: 'cb', kind: 'func', index: repeatIndex + 1 });
   }
 
+  const extraNames = new Map<number, string>([[repeatIndex, '$repeat']]);
+  if (hasCallbacks) extraNames.set(repeatIndex + 1, '$cb');
+  for (const f of hashFuncs.values()) {
+    if (f.index !== repeatIndex + extraFuncs.length) throw internalError('hash lookup function index');
+    extraNames.set(f.index, `$hash_lookup_${f.info.header.toString(16)}`);
+    extraFuncs.push({ type: T.hash, locals: Array(7).fill(I32), body: hashLookupFunc(f.info) });
+  }
+
   const spec: ModuleSpec = {
     types: [
       { params: [I32, I32, I64, I64, I64, I64, I64], results: [I64] },
@@ -1551,6 +1656,8 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       { params: [I32, I32, I32, I32], results: [I32] },
       { params: [I32, I64], results: [I64, F64, I32] },
       { params: [I32, I64, I64, I64, I64, I64, I64], results: [I64] },
+      { params: [I32], results: [I32] },
+      { params: [I32, I32, F64, F64, F64, F64, F64], results: [F64] },
     ],
     imports: [
       { module: 'host', name: 'helper', type: T.helper },
@@ -1561,6 +1668,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       { module: 'host', name: 'stop0', type: T.vv },
       { module: 'host', name: 'deep', type: T.deep },
       { module: 'host', name: 'lookup', type: T.lookup },
+      { module: 'host', name: 'fast', type: T.fast },
     ],
     memory: { module: 'host', name: 'memory' },
     importGlobals: [{ module: 'host', name: 'key', type: I64, mutable: true }],
@@ -1606,6 +1714,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
     importNames: IMPORT_NAMES,
     lookups,
     hasCallbacks,
+    extraNames,
     stats: {
       insns: insns.length,
       blocks: A.blocks.length,
@@ -1614,6 +1723,150 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       loops: loopCount,
     },
   };
+}
+
+/**
+ * hash(key i32) → value address (0: no element): maps/hash.ts's lookup over its in-memory index,
+ * inside the module. The key is in the current stack frame (the caller checked); the index, the
+ * key copies and the header are the host's, so their loads need no checks.
+ */
+function hashLookupFunc(info: Extract<MapInline, { kind: 'hash' }>): Uint8Array {
+  const key = 0;
+  const h = 1;
+  const base = 2;
+  const mask = 3;
+  const i = 4;
+  const e = 5;
+  const v = 6;
+  const ka = 7;
+  const n = info.keySize;
+  const w = new CodeWriter(128);
+  // h = indexHash(key)
+  w.i32c(n);
+  w.set(h);
+  let o = 0;
+  for (; o + 4 <= n; o += 4) {
+    w.get(h);
+    w.get(key);
+    w.mem(Op.i32_load, o, 0);
+    w.op(Op.i32_xor);
+    w.i32c(INDEX_MUL);
+    w.op(Op.i32_mul);
+    w.tee(h);
+    w.get(h);
+    w.i32c(15);
+    w.op(Op.i32_shr_u);
+    w.op(Op.i32_xor);
+    w.set(h);
+  }
+  for (; o < n; o++) {
+    w.get(h);
+    w.get(key);
+    w.mem(Op.i32_load8_u, o, 0);
+    w.op(Op.i32_xor);
+    w.i32c(INDEX_MUL_BYTE);
+    w.op(Op.i32_mul);
+    w.set(h);
+  }
+  w.get(h);
+  w.get(h);
+  w.i32c(16);
+  w.op(Op.i32_shr_u);
+  w.op(Op.i32_xor);
+  w.i32c(INDEX_MIX);
+  w.op(Op.i32_mul);
+  w.tee(h);
+  w.get(h);
+  w.i32c(13);
+  w.op(Op.i32_shr_u);
+  w.op(Op.i32_xor);
+  w.set(h);
+  // the table
+  w.i32c(info.header);
+  w.mem(Op.i32_load, 0, 2);
+  w.set(base);
+  w.i32c(info.header);
+  w.mem(Op.i32_load, 4, 2);
+  w.tee(mask);
+  w.get(h);
+  w.op(Op.i32_and);
+  w.set(i);
+  w.block(Op.loop);
+  // e = base + i * 16; v = e.value (0: empty: not found)
+  w.get(base);
+  w.get(i);
+  w.i32c(4);
+  w.op(Op.i32_shl);
+  w.op(Op.i32_add);
+  w.tee(e);
+  w.mem(Op.i32_load, 4, 2);
+  w.tee(v);
+  w.op(Op.i32_eqz);
+  w.block(Op.if);
+  w.i32c(0);
+  w.op(Op.return);
+  w.op(Op.end);
+  w.get(e);
+  w.mem(Op.i32_load, 0, 2);
+  w.get(h);
+  w.op(Op.i32_eq);
+  w.block(Op.if);
+  w.get(e);
+  w.mem(Op.i32_load, 8, 2);
+  w.set(ka);
+  // the key copy == the key: 8 bytes at a time, then 4, 2, 1
+  let first = true;
+  const and = () => {
+    if (!first) w.op(Op.i32_and);
+    first = false;
+  };
+  let p = 0;
+  for (; p + 8 <= n; p += 8) {
+    w.get(ka);
+    w.mem(Op.i64_load, p, 3);
+    w.get(key);
+    w.mem(Op.i64_load, p, 0);
+    w.op(Op.i64_eq);
+    and();
+  }
+  for (const [sz, load] of [
+    [4, Op.i32_load],
+    [2, Op.i32_load16_u],
+    [1, Op.i32_load8_u],
+  ] as const) {
+    if (p + sz > n) continue;
+    w.get(ka);
+    w.mem(load, p, 0);
+    w.get(key);
+    w.mem(load, p, 0);
+    w.op(Op.i32_eq);
+    and();
+    p += sz;
+  }
+  w.block(Op.if);
+  w.get(v);
+  if (info.cpuCell !== undefined) {
+    w.i32c(info.cpuCell);
+    w.mem(Op.i32_load, 0, 2);
+    w.i32c(info.stride);
+    w.op(Op.i32_mul);
+    w.op(Op.i32_add);
+  }
+  w.op(Op.return);
+  w.op(Op.end);
+  w.op(Op.end);
+  // the next entry of the probe run
+  w.get(i);
+  w.i32c(1);
+  w.op(Op.i32_add);
+  w.get(mask);
+  w.op(Op.i32_and);
+  w.set(i);
+  w.br(0);
+  w.op(Op.end);
+  w.op(Op.unreachable);
+  w.op(Op.end);
+  return w.finish();
 }
 
 /** Contiguous runs [lo, length) covering the stack frames (for zeroing them at run start). */

@@ -19,12 +19,12 @@ import {
   srcBit,
 } from '../../isa/opcodes.js';
 import {
-  chainTailCall,
   DEFAULT_BUDGET,
   followChain,
   type HelperContext,
   type HelperTable,
   type InterpreterOptions,
+  MAX_TAIL_CALL_CNT,
   newChain,
   type PreparedProgram,
   prepare,
@@ -204,7 +204,8 @@ export class JitProgram implements PreparedProgram {
       const blind = options.blind ?? false;
       const keyWords = blind ? randomWords() : undefined;
       compiled = compileProgram(insns, {
-        budget: this.#budget,
+        budget: options.verified ? Number.POSITIVE_INFINITY : this.#budget,
+        count: !options.verified,
         blindKey: keyWords,
         forceDispatch: options.forceDispatch,
         frameTops,
@@ -212,6 +213,7 @@ export class JitProgram implements PreparedProgram {
         inlineMap: options.inlineMap,
         siteBase: siteTable.base,
         epochAddr: FREE_EPOCH_ADDR,
+        fastHelpers: new Set([...this.#helpers].filter(([, fn]) => fn.fast !== undefined).map(([id]) => id)),
       });
       t1 = performance.now();
       const module = new WA.Module(compiled.bytes);
@@ -255,7 +257,12 @@ export class JitProgram implements PreparedProgram {
       callFunction,
       tailCall(target: PreparedProgram, r1: bigint): boolean {
         const chain = self.#chain;
-        return chain === undefined ? false : chainTailCall(chain)(target, r1);
+        // chainTailCall's rule, without a closure per call
+        if (chain === undefined || chain.count >= MAX_TAIL_CALL_CNT) return false;
+        chain.count++;
+        chain.next = target;
+        chain.r1 = r1;
+        return true;
       },
     };
     this.#cbCtx = {
@@ -338,11 +345,18 @@ export class JitProgram implements PreparedProgram {
     const pkt = input.packet;
     let left = repeat;
     let result: RunResult = { r0: 0n, insnCount: 0 };
+    const chain = newChain();
+    let pktSet = false;
     while (left > 0) {
-      const chain = newChain();
+      chain.count = 0;
+      chain.next = undefined;
       this.#packet = pkt;
-      this.#pkt.base.value = pkt ? pkt.base : 0;
-      this.#pkt.len.value = pkt ? pkt.length : 0;
+      if (!pktSet) {
+        // once, and again after a tail chain ran (a re-entrant run may have restored older values)
+        this.#pkt.base.value = pkt ? pkt.base : 0;
+        this.#pkt.len.value = pkt ? pkt.length : 0;
+        pktSet = true;
+      }
       this.#busy = true;
       this.#stopped = false;
       this.#chain = chain;
@@ -357,7 +371,10 @@ export class JitProgram implements PreparedProgram {
       }
       left = out[2];
       result = { r0: this.#stopped ? this.#stopValue : u64(out[0]), insnCount: out[1] };
-      if (chain.next !== undefined) result = followChain(result, chain, input);
+      if (chain.next !== undefined) {
+        result = followChain(result, chain, input);
+        pktSet = false;
+      }
     }
     return result;
   }
@@ -499,9 +516,34 @@ export class JitProgram implements PreparedProgram {
       }
       return r;
     };
+    /** A helper's numeric twin (HelperFn.fast): the arguments are exact numbers below 2^53. */
+    const callFast = (id: number, pc: number, a: number, b: number, c: number, d: number, e: number) => {
+      const fn = helpers.get(id)?.fast;
+      if (fn === undefined) return fail(pc, `invalid func unknown#${id}`);
+      this.#pc = pc;
+      let r: number;
+      try {
+        r = fn(a, b, c, d, e, this.#cbLevel === 0 ? this.#ctx : this.#cbCtx);
+      } catch (err) {
+        if (err instanceof TsbpfError) {
+          if (err.details.pc === undefined)
+            throw new TsbpfError(err.code, `pc ${pc}: ${err.message}`, { ...err.details, pc });
+          throw err;
+        }
+        return fail(pc, `helper ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (this.#stopped) this.#stop.value = 1;
+      const pkt = this.#packet;
+      if (pkt !== undefined) {
+        this.#pkt.base.value = pkt.base;
+        this.#pkt.len.value = pkt.length;
+      }
+      return r;
+    };
     const lookups = compiled.lookups;
     return {
       helper: callHelper,
+      fast: callFast,
       lookup: (k: number, lo: number, hi: number, pcFlag: number): number => {
         const l = lookups[k];
         if (pcFlag < 0 || (hi === 0 && space.check(lo >>> 0, l.keySize, false) === Fault.None))

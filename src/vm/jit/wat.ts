@@ -54,6 +54,7 @@ export function renderWat(compiled: CompiledProgram, source: readonly Insn[]): s
   const funcName = new Map<number, string>();
   for (let i = 0; i < compiled.importNames.length; i++) funcName.set(i, `$host.${compiled.importNames[i]}`);
   for (const f of compiled.functions) funcName.set(f.index, `$${f.name}`);
+  for (const [index, name] of compiled.extraNames) funcName.set(index, name);
   const out: string[] = [];
   out.push(
     `;; tsbpf JIT: ${compiled.stats.insns} eBPF insns -> ${compiled.bytes.length} bytes of WebAssembly, ` +

@@ -10,8 +10,16 @@
  * LRU maps never refuse an insert: when full they evict the least recently used element (an update,
  * or a lookup from a program, makes an element recent; a user-space lookup does not, as in the
  * kernel). The kernel's LRU is approximate (per-CPU lists, batch shrinking); this one is exact.
+ *
+ * hash and percpu_hash maps also keep an index in VM memory, so the JIT can look keys up without
+ * leaving WebAssembly (see `jitIndex`): an open-addressing table (linear probing, backward-shift
+ * deletion, power-of-two capacity, at most half full) of 16-byte entries
+ * [hash u32, value slot u32 (0: empty), key copy u32, 0], the key copies in a pool of their own, and
+ * an 8-byte header [table address u32, mask u32] that stays put when the table grows. Every update
+ * and delete from JavaScript (user space or a helper) maintains it; nothing but the host writes it.
  */
 import { BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MAP_FLAGS } from '../../catalog/map-types.js';
+import type { Region } from '../memory.js';
 import { keyId, type MapAttrs, type MapHost, SlotPool, VmMap } from './base.js';
 import { type BatchPage, E2BIG, EBADF, EEXIST, EINVAL, ENOENT, roundUp8 } from './types.js';
 
@@ -20,6 +28,9 @@ interface Entry {
   key: Uint8Array;
   /** Value slot address (0 for hash_of_maps). */
   addr: number;
+  /** Index hash (indexHash of the key) and the address of the key's copy in VM memory (0: no index). */
+  h: number;
+  keyAddr: number;
   /** Inner map (hash_of_maps). */
   inner: VmMap | undefined;
   seq: number;
@@ -41,6 +52,38 @@ function hashBytes(b: Uint8Array, off: number, n: number): number {
   }
   for (; i < n; i++) h = Math.imul(h ^ b[off + i], 0x01000193);
   return h & 0x3fffffff; // a small integer: a Map key V8 does not box
+}
+
+/**
+ * The hash of the in-memory index: n bytes, a little-endian u32 at a time, then the tail bytes,
+ * then a final mix. The JIT emits the same computation in WebAssembly (compile.ts hashLookupFunc).
+ */
+export function indexHash(b: Uint8Array, off: number, n: number): number {
+  let h = n | 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = off + i;
+    h = Math.imul(h ^ (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)), INDEX_MUL);
+    h ^= h >>> 15;
+  }
+  for (; i < n; i++) h = Math.imul(h ^ b[off + i], INDEX_MUL_BYTE);
+  h = Math.imul(h ^ (h >>> 16), INDEX_MIX);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+export const INDEX_MUL = 0x9e3779b1 | 0;
+export const INDEX_MUL_BYTE = 0x01000193;
+export const INDEX_MIX = 0x85ebca6b | 0;
+/** Bytes per index entry. */
+export const INDEX_ENTRY = 16;
+
+/** Where the JIT finds a hash map's in-memory index. */
+export interface HashIndexInfo {
+  /** Address of the header: [table address u32, mask u32]. */
+  header: number;
+  keySize: number;
+  /** Per-CPU maps: bytes between one CPU's value and the next (value += cpu * stride). */
+  stride: number;
+  perCpu: boolean;
 }
 
 function sameKey(key: Uint8Array, u8: Uint8Array, addr: number): boolean {
@@ -66,6 +109,12 @@ export class HashMap extends VmMap {
   private readonly ofMaps: boolean;
   /** Checks an inner map against the template (hash_of_maps). */
   private readonly innerOk: ((m: VmMap) => boolean) | undefined;
+  /** The in-memory index (hash and percpu_hash): header, table, key copies. */
+  private readonly idxHeader: Region | undefined;
+  private idxTable: Region | undefined;
+  private idxMask = 0;
+  private idxCount = 0;
+  private readonly keyPool: SlotPool | undefined;
   protected override readonly batchOps = { lookup: true, lookupAndDelete: true, update: true, delete: true };
 
   constructor(host: MapHost, attrs: MapAttrs, id: number, innerOk?: (m: VmMap) => boolean) {
@@ -82,6 +131,92 @@ export class HashMap extends VmMap {
       const writable = this.progWritable;
       this.pool = new SlotPool((n, w) => this.allocate(n, w, writable), slot, this.maxEntries, prealloc);
     }
+    if ((kind === 'hash' || kind === 'percpu_hash') && this.keySize > 0) {
+      const prealloc = (this.flags & MAP_FLAGS.BPF_F_NO_PREALLOC) === 0;
+      this.keyPool = new SlotPool(
+        (n, w) => this.allocate(n, `key copies (${w})`, false),
+        roundUp8(this.keySize),
+        this.maxEntries,
+        prealloc,
+      );
+      this.idxHeader = this.allocate(8, 'index header', false);
+      this.idxResize(Math.min(this.maxEntries, 64)); // grows with the map
+    }
+  }
+
+  // --- the in-memory index
+
+  /** Where the JIT finds the index (undefined: this map has none; LRU maps touch on lookup). */
+  jitIndex(): HashIndexInfo | undefined {
+    if (!this.idxHeader) return undefined;
+    return { header: this.idxHeader.base, keySize: this.keySize, stride: this.stride, perCpu: this.perCpu };
+  }
+
+  /** A table for `entries` elements at most half full; every live element re-inserted. */
+  private idxResize(entries: number): void {
+    let cap = 16;
+    while (cap < entries * 2) cap *= 2;
+    const old = this.idxTable;
+    this.idxTable = this.allocate(cap * INDEX_ENTRY, 'index', false);
+    this.idxMask = cap - 1;
+    this.idxCount = 0;
+    const v = this.space.view;
+    v.setUint32((this.idxHeader as Region).base, this.idxTable.base, true);
+    v.setUint32((this.idxHeader as Region).base + 4, this.idxMask, true);
+    if (old) {
+      this.space.freeRegion(old);
+      const k = this.regions.indexOf(old);
+      if (k >= 0) this.regions.splice(k, 1);
+    }
+    for (let e = this.head; e; e = e.next) if (!e.dead && e.keyAddr) this.idxInsert(e);
+  }
+
+  private idxInsert(e: Entry): void {
+    if ((this.idxCount + 1) * 2 > this.idxMask + 1) {
+      this.idxResize(this.idxCount + 1); // re-inserts the live elements (not e: not linked yet)
+    }
+    const v = this.space.view;
+    const base = (this.idxTable as Region).base;
+    let i = e.h & this.idxMask;
+    while (v.getUint32(base + i * INDEX_ENTRY + 4, true) !== 0) i = (i + 1) & this.idxMask;
+    const at = base + i * INDEX_ENTRY;
+    v.setUint32(at, e.h, true);
+    v.setUint32(at + 4, e.addr, true);
+    v.setUint32(at + 8, e.keyAddr, true);
+    this.idxCount++;
+  }
+
+  private idxRemove(e: Entry): void {
+    const v = this.space.view;
+    const base = (this.idxTable as Region).base;
+    const mask = this.idxMask;
+    let i = e.h & mask;
+    for (;;) {
+      const a = v.getUint32(base + i * INDEX_ENTRY + 4, true);
+      if (a === e.addr) break;
+      if (a === 0) return; // not there (cannot happen)
+      i = (i + 1) & mask;
+    }
+    // backward-shift deletion: move later entries of the probe run into the hole
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const at = base + j * INDEX_ENTRY;
+      if (v.getUint32(at + 4, true) === 0) break;
+      const k = v.getUint32(at, true) & mask;
+      const stays = i <= j ? i < k && k <= j : i < k || k <= j;
+      if (stays) continue;
+      const to = base + i * INDEX_ENTRY;
+      v.setUint32(to, v.getUint32(at, true), true);
+      v.setUint32(to + 4, v.getUint32(at + 4, true), true);
+      v.setUint32(to + 8, v.getUint32(at + 8, true), true);
+      i = j;
+    }
+    const hole = base + i * INDEX_ENTRY;
+    v.setUint32(hole, 0, true);
+    v.setUint32(hole + 4, 0, true);
+    v.setUint32(hole + 8, 0, true);
+    this.idxCount--;
   }
 
   get size(): number {
@@ -134,6 +269,10 @@ export class HashMap extends VmMap {
         const rest = cur.filter((x) => x !== e);
         this.byHash.set(h, rest.length === 1 ? rest[0] : rest);
       }
+    }
+    if (e.keyAddr) {
+      this.idxRemove(e);
+      this.keyPool?.give(e.keyAddr);
     }
     this.unlink(e);
     if (e.addr) this.pool?.give(e.addr);
@@ -200,10 +339,21 @@ export class HashMap extends VmMap {
       addr = this.pool.take();
       if (addr === 0) return -E2BIG;
     }
+    let keyAddr = 0;
+    if (this.keyPool) {
+      keyAddr = this.keyPool.take();
+      if (keyAddr === 0) {
+        this.pool?.give(addr);
+        return -E2BIG;
+      }
+      this.space.u8.set(key.subarray(0, this.keySize), keyAddr);
+    }
     const entry: Entry = {
       id,
       key: key.slice(),
       addr,
+      h: keyAddr ? indexHash(key, 0, this.keySize) : 0,
+      keyAddr,
       inner,
       seq: this.seq++,
       next: null,
@@ -220,6 +370,7 @@ export class HashMap extends VmMap {
       else if (Array.isArray(cur)) cur.push(entry);
       else this.byHash.set(h, [cur, entry]);
     }
+    if (keyAddr) this.idxInsert(entry);
     this.link(entry);
     if (!this.ofMaps) this.writeValue(entry, value, fromProg, true);
     if (this.lru) this.touch(entry);

@@ -56,17 +56,27 @@ export class RingbufMap extends VmMap {
     this.data = this.allocate(2 * this.maxEntries, 'data', true, PAGE);
   }
 
+  // The positions live in VM memory (programs may read them; only the host writes them), as u64s
+  // written as two u32 halves: no BigInt on the reserve/submit path.
   get consumerPos(): number {
-    return Number(this.space.view.getBigUint64(this.control.base, true));
+    const v = this.space.view;
+    return v.getUint32(this.control.base, true) + v.getUint32(this.control.base + 4, true) * 2 ** 32;
   }
-  private set consumerPos(v: number) {
-    this.space.view.setBigUint64(this.control.base, BigInt(v), true);
+  private set consumerPos(n: number) {
+    const v = this.space.view;
+    v.setUint32(this.control.base, n >>> 0, true);
+    v.setUint32(this.control.base + 4, Math.floor(n / 2 ** 32), true);
   }
   get producerPos(): number {
-    return Number(this.space.view.getBigUint64(this.control.base + PAGE, true));
+    const v = this.space.view;
+    return (
+      v.getUint32(this.control.base + PAGE, true) + v.getUint32(this.control.base + PAGE + 4, true) * 2 ** 32
+    );
   }
-  private set producerPos(v: number) {
-    this.space.view.setBigUint64(this.control.base + PAGE, BigInt(v), true);
+  private set producerPos(n: number) {
+    const v = this.space.view;
+    v.setUint32(this.control.base + PAGE, n >>> 0, true);
+    v.setUint32(this.control.base + PAGE + 4, Math.floor(n / 2 ** 32), true);
   }
 
   private hdrLen(pos: number): number {

@@ -127,7 +127,8 @@ export class MapRuntime implements MapHost {
 
   /**
    * How the JIT may inline bpf_map_lookup_elem on the map at `address`: array and per-CPU array
-   * lookups become address arithmetic (as the kernel inlines them), hash lookups a direct call.
+   * lookups become address arithmetic (as the kernel inlines them), hash and percpu_hash lookups
+   * a walk of the map's in-memory index inside the module, LRU hash lookups a direct host call.
    */
   inlineLookup(address: number): MapInline | undefined {
     const m = this.byAddress.get(address);
@@ -137,7 +138,17 @@ export class MapRuntime implements MapHost {
       return info;
     }
     if (m instanceof HashMap && m.typeName !== 'hash_of_maps' && m.keySize > 0) {
-      return { kind: 'lookup', keySize: m.keySize, lookup: (a) => m.progLookupAt(a) };
+      const lookup = (a: number) => m.progLookupAt(a);
+      const index = m.jitIndex();
+      if (index) {
+        const info: MapInline = { kind: 'hash', keySize: m.keySize, header: index.header, stride: 0, lookup };
+        if (index.perCpu) {
+          info.stride = index.stride;
+          info.cpuCell = this.cpuAddress();
+        }
+        return info;
+      }
+      return { kind: 'lookup', keySize: m.keySize, lookup };
     }
     return undefined;
   }
