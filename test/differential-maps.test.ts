@@ -632,7 +632,10 @@ describe('VM maps agree with kernel maps', { skip: avail.ok ? false : avail.reas
     out:
       r0 = 12345
       exit`;
-    const prog = loadProgram({ type: 'socket_filter', insns: assembleLlvm(src(`map_fd(${(k as KernelMap).fd})`)) });
+    const prog = loadProgram({
+      type: 'socket_filter',
+      insns: assembleLlvm(src(`map_fd(${(k as KernelMap).fd})`)),
+    });
     try {
       const vmProg = prepare(
         rt.relocate(assembleLlvm(src('map_fd(0)')), () => v as VmMap),
@@ -657,4 +660,3 @@ describe('VM maps agree with kernel maps', { skip: avail.ok ? false : avail.reas
     }
   });
 });
-

@@ -1606,7 +1606,7 @@ class Analyser {
         else if (min > max) this.error('lhist() min must be less than max', e.loc);
         else if ((max - min) / step > 1000n)
           this.error(
-            'lhist() too many buckets, must be <= 1000 (would need ' + String((max - min) / step) + ')',
+            `lhist() too many buckets, must be <= 1000 (would need ${String((max - min) / step)})`,
             e.loc,
           );
       }
