@@ -41,11 +41,7 @@ const CANNOT_LOAD: Record<string, string> = {
  * Where tsbpf's verdict differs from the kernel's, and why. The test fails when one of these starts
  * agreeing (remove it) or another program disagrees.
  */
-const KNOWN_DISAGREEMENTS: Record<string, string> = {
-  'core_kinds/core_direct':
-    'tp_btf arguments are BTF-typed kernel pointers (PTR_TO_BTF_ID): tsbpf does not model vmlinux BTF types; it refuses the ctx read',
-  'externs/xdp_externs': 'kfunc calls (bpf_cast_to_kern_ctx) need kfunc prototypes from vmlinux BTF: refused',
-};
+const KNOWN_DISAGREEMENTS: Record<string, string> = {};
 
 interface Verdict {
   ok: boolean;
@@ -98,7 +94,11 @@ describe('verifier on the clang-built fixtures: the same verdict as the kernel',
           continue;
         }
         const insns = ourInsns(spec, prog);
-        const ours = verifyProgram(spec, prog, insns ? { insns } : {});
+        const vmlinux = kernelBtf();
+        const ours = verifyProgram(spec, prog, {
+          ...(insns ? { insns } : {}),
+          ...(vmlinux ? { kernelBtf: vmlinux } : {}),
+        });
         if (!bpf.ok) {
           tally.skipped++;
           continue;
@@ -188,7 +188,30 @@ const HELPER_CASES: HelperCase[] = [
   { helper: 186, type: 'cgroup_sock', asm: 'call 186; r0 = 1; exit' },
   { helper: 187, type: 'cgroup_sock', asm: 'r1 = 0; call 187; r0 = 1; exit' },
   { helper: 192, type: 'sched_cls', asm: 'r2 = 0; r3 = 0; call 192; r0 = 0; exit' },
-];
+  // sockets: a lookup acquires a reference that bpf_sk_release (86) gives back
+  ...[84, 85, 99].map((helper) => ({
+    helper,
+    type: 'sched_cls',
+    asm: `r6 = r1; TUPLE; call ${helper}; if r0 == 0 goto +2; r1 = r0; call 86; r0 = 0; exit`,
+  })),
+  {
+    helper: 86,
+    type: 'xdp',
+    asm: 'r6 = r1; TUPLE; call 84; if r0 == 0 goto +2; r1 = r0; call 86; r0 = 2; exit',
+  },
+  ...[95, 96, 98].map((helper) => ({
+    helper,
+    type: 'sched_cls',
+    asm: `r1 = *(u64 *)(r1 + 168); if r1 == 0 goto +1; call ${helper}; r0 = 0; exit`,
+  })),
+  { helper: 97, type: 'sched_cls', asm: 'call 97; r0 = 0; exit' },
+].map((c) => ({
+  ...c,
+  asm: c.asm.replace(
+    'TUPLE',
+    `r2 = r10; r2 += -40; r1 = 0; ${ZERO_STACK(40)}; r1 = r6; r3 = 12; r4 = 0; r5 = 0`,
+  ),
+}));
 
 describe('helper prototypes added to the catalog: a valid call is accepted by the kernel and by tsbpf', () => {
   for (const c of HELPER_CASES) {

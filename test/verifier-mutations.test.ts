@@ -198,12 +198,17 @@ describe('verifier mutations against the live kernel', { skip }, () => {
       if (!m) continue;
       n++;
       const o = verifyOptions(c, 0);
-      const kopts: { progType: number; expectedAttachType?: number; maps: ReturnType<typeof verifierMaps> } =
-        {
-          progType: o.progType,
-          maps: verifierMaps(c),
-        };
+      const kopts: {
+        progType: number;
+        expectedAttachType?: number;
+        attachBtfId?: number;
+        maps: ReturnType<typeof verifierMaps>;
+      } = {
+        progType: o.progType,
+        maps: verifierMaps(c),
+      };
       if (o.expectedAttachType !== undefined) kopts.expectedAttachType = o.expectedAttachType;
+      if (o.attachBtfId !== undefined) kopts.attachBtfId = o.attachBtfId;
       // verdict first at log level 0 (a mutant may spin to the 1M-insn limit); words only for rejections
       const quick = runKernel(m.insns, { ...kopts, logLevel: 0 }).result;
       const k =

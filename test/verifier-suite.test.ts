@@ -27,8 +27,8 @@ import {
 } from './support/verifier-cases.js';
 
 /** The last measured figures (percent). Raise them as the verifier improves; never lower them. */
-const MIN_VERDICT = 99.1;
-const MIN_SENTENCE = 98.8;
+const MIN_VERDICT = 100;
+const MIN_SENTENCE = 100;
 
 const minVerdict = Number(process.env.TSBPF_VERIFIER_MIN ?? MIN_VERDICT);
 const minSentence = Number(process.env.TSBPF_VERIFIER_MIN_SENTENCE ?? MIN_SENTENCE);

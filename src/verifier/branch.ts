@@ -153,9 +153,17 @@ export function scalarBranchTaken(b1: Bounds, b2: Bounds, o: number, is32: boole
   return -1;
 }
 
+/** reg_not_null. */
 const notNull = (r: Reg) =>
   !r.maybeNull &&
-  (r.t === 'map_value' || r.t === 'map_key' || r.t === 'mem' || r.t === 'map_ptr' || r.t === 'sock');
+  (r.t === 'map_value' ||
+    r.t === 'map_key' ||
+    r.t === 'mem' ||
+    r.t === 'map_ptr' ||
+    r.t === 'sock' ||
+    r.t === 'sock_common' ||
+    r.t === 'tcp_sock' ||
+    (r.t === 'btf_id' && r.trusted));
 
 /** is_branch_taken. */
 export function branchTaken(dst: Reg, src: Reg, o0: number, is32: boolean): number {

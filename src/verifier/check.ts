@@ -2,6 +2,7 @@
  * The verifier's abstract interpreter: the kernel's do_check over every path, with its checks and
  * its error sentences (kernel/bpf/verifier.c of Linux 6.18).
  */
+import type { Btf } from '../btf/btf.js';
 import { ATTACH_TYPES } from '../catalog/attach-types.js';
 import { type HelperArg, helperById } from '../catalog/helpers.js';
 import { MAP_FLAGS } from '../catalog/map-types.js';
@@ -50,6 +51,7 @@ import {
   srcBit,
 } from '../isa/opcodes.js';
 import { branchTaken, refineBranch } from './branch.js';
+import { ctxArgAccess, skipModifiers, structAccess, structIdsMatch } from './btf.js';
 import { ALU_STRING, alignPad, kernelInsn } from './log.js';
 import {
   type AluOp,
@@ -120,6 +122,13 @@ export interface CheckOptions {
   logLevel: 0 | 1 | 2;
   unprivileged: boolean;
   insnLimit: number;
+  /**
+   * The kernel's BTF (vmlinux): the types of BTF-typed kernel pointers (tp_btf/fentry arguments,
+   * kfunc results) and kfunc prototypes. Without it those are refused.
+   */
+  kernelBtf?: Btf;
+  /** attach_btf_id: the kernel BTF id a tracing program attaches to (FUNC, or `btf_trace_*` TYPEDEF). */
+  attachBtfId?: number;
 }
 
 export interface CheckResult {
@@ -217,6 +226,38 @@ const HELPER_MAP_TYPES: Record<number, number[]> = {
 };
 
 /** bpf_helper_changes_pkt_data: packet pointers are invalid after these. */
+/**
+ * The kfuncs tsbpf models, by name. bpf_cast_to_kern_ctx is in the kernel's common kfunc set,
+ * registered for every program type.
+ */
+const KFUNCS: Readonly<Record<string, 'cast_to_kern_ctx'>> = {
+  bpf_cast_to_kern_ctx: 'cast_to_kern_ctx',
+};
+
+/** is_acquire_function: helpers whose result is a reference the program must release. */
+const SOCK_ACQUIRE_HELPERS = new Set([84, 85, 99]);
+/** is_ptr_cast_function (socket casts): the result carries the argument's reference. */
+const SOCK_CAST_HELPERS = new Set([95, 96]);
+
+/** check_sock_access: bpf_sock_is_valid_access, bpf_sock_common_is_valid_access, bpf_tcp_sock_is_valid_access. */
+function sockAccessOk(t: 'sock' | 'sock_common' | 'tcp_sock', off: number, sz: number): boolean {
+  if (t === 'tcp_sock') {
+    if (off < 0 || off >= 112 || off % sz !== 0) return false;
+    return off === 80 || off === 88 ? sz === 8 : sz === 4;
+  }
+  // struct bpf_sock: type..priority are not in sock_common
+  if (t === 'sock_common' && off >= 8 && off < 24) return false;
+  if (off < 0 || off >= 80 || off % sz !== 0) return false;
+  const narrow = (fieldSize: number) => sz <= fieldSize && (sz & (sz - 1)) === 0;
+  // state, family, type, protocol, src_port, rx_queue_mapping (exact offsets); src_ip4, src_ip6,
+  // dst_ip4, dst_ip6 (any offset in them)
+  if ([72, 4, 8, 12, 44, 76].includes(off)) return narrow(4);
+  if ((off >= 24 && off < 44) || (off >= 52 && off < 72)) return narrow(4);
+  if (off >= 48 && off < 50) return narrow(sz === 4 ? 4 : 2); // dst_port
+  if (off >= 50 && off < 52) return false;
+  return sz === 4;
+}
+
 const PKT_CHANGING_HELPERS = new Set([
   9, 10, 11, 18, 19, 31, 38, 39, 43, 44, 50, 54, 63, 65, 73, 74, 75, 76, 90, 91,
 ]);
@@ -270,6 +311,8 @@ export class Verifier {
    * callsite loop) and may_goto insns: where a state within an ancestor's converges.
    */
   private readonly callbackSites = new Set<number>();
+  /** A line btf_ctx_access logs before `invalid bpf_context access`. */
+  private ctxNote: string | undefined;
 
   constructor(
     insns: readonly Insn[],
@@ -678,7 +721,13 @@ export class Verifier {
         if (this.scratchAll || this.scratchRegs.size || this.scratchSlots.size) {
           this.printState(';', false);
         }
-        this.lines.push(`${insnIdx}: ${kernelInsn(insn, (i) => 0xffff888100000000n + BigInt(i) * 0x1000n)}`);
+        this.lines.push(
+          `${insnIdx}: ${kernelInsn(
+            insn,
+            (i) => 0xffff888100000000n + BigInt(i) * 0x1000n,
+            (id) => this.kfuncName(id),
+          )}`,
+        );
         this.insnLineIdx = this.lines.length - 1;
       }
       this.scratchRegs = new Set();
@@ -798,8 +847,7 @@ export class Verifier {
     const o = op(insn.code);
     if (o === BPF_CALL) {
       if (insn.src === BPF_PSEUDO_CALL) return this.checkPseudoCall(insn, pc);
-      if (insn.src === BPF_PSEUDO_KFUNC_CALL)
-        this.fail('calling kernel function is not supported without CONFIG_DEBUG_INFO_BTF');
+      if (insn.src === BPF_PSEUDO_KFUNC_CALL) return this.checkKfuncCall(insn, pc);
       if (srcBit(insn.code) === BPF_X) this.fail(`unknown opcode ${insn.code.toString(16)}`);
       return this.checkHelperCall(insn, pc, stack, cp);
     }
@@ -971,6 +1019,7 @@ export class Verifier {
       case 'pkt_meta':
       case 'mem':
       case 'func':
+      case 'btf_id':
         break;
       case 'flow_keys':
         if (known) break;
@@ -1090,7 +1139,12 @@ export class Verifier {
     const r6 = this.readReg(6);
     if (mode(insn.code) === BPF_IND) this.readReg(insn.src);
     if (r6.t !== 'ctx') this.fail('at the time of BPF_LD_ABS|IND R6 != pointer to skb');
-    if (this.cur.refs.length) this.fail('BPF_LD_[ABS|IND] cannot be mixed with socket references');
+    if (this.cur.refs.length) {
+      this.fail(
+        ...this.cur.refs.map((r) => `Unreleased reference id=${r.id} alloc_insn=${r.insn}`),
+        'BPF_LD_[ABS|IND] would lead to reference leak',
+      );
+    }
     for (const r of CALLER_SAVED) this.setReg(r, notInit());
     const r0 = scalarUnknown();
     const sz = SIZE_BYTES[size(insn.code)];
@@ -1220,8 +1274,12 @@ export class Verifier {
         if (reg.off) this.fail(`dereference of modified ctx ptr R${regno} off=${reg.off} disallowed`);
         if (!isConst(reg.b) || reg.b.var.value)
           this.fail(`variable ctx access var_off=${tnumStr(reg.b.var)} disallowed`);
+        this.ctxNote = undefined;
         const res = this.ctxAccess(off, sz, t);
-        if (!res) this.fail(`invalid bpf_context access off=${off} size=${sz}`);
+        if (!res) {
+          const note = this.ctxNote;
+          this.fail(...(note ? [note] : []), `invalid bpf_context access off=${off} size=${sz}`);
+        }
         if (t === 'read') setLoaded(res === 'scalar' ? scalarUnknown() : res);
         return;
       }
@@ -1237,10 +1295,36 @@ export class Verifier {
         return;
       }
       case 'sock':
-      case 'sock_common': {
+      case 'sock_common':
+      case 'tcp_sock': {
+        // check_sock_access
         if (t === 'write') this.fail(`R${regno} cannot write into ${typeStr(reg)}`);
-        if (full < 0 || full + sz > 80 || full % sz !== 0)
+        if (reg.b.smin < 0n)
+          this.fail(
+            `R${regno} min value is negative, either use unsigned index or do a if (index >=0) check.`,
+          );
+        if (!sockAccessOk(reg.t, full, sz))
           this.fail(`R${regno} invalid ${typeStr(reg)} access off=${full} size=${sz}`);
+        setLoaded(scalarUnknown());
+        return;
+      }
+      case 'btf_id': {
+        // check_ptr_to_btf_access
+        const btf = this.opts.kernelBtf;
+        if (!btf) this.fail(`R${regno} BTF pointer access needs the kernel BTF`);
+        if (full < 0) this.fail(`R${regno} is ptr_${reg.btfName} invalid negative access: off=${full}`);
+        if (!isConst(reg.b) || reg.b.var.value) {
+          this.fail(
+            `R${regno} is ptr_${reg.btfName} invalid variable offset: off=${full}, var_off=${tnumStr(reg.b.var)}`,
+          );
+        }
+        if (t !== 'read') this.fail('only read is supported');
+        const a = structAccess(btf, reg.btfId, full, sz);
+        if (a.kind === 'error') this.fail(a.message);
+        if (a.kind === 'ptr') {
+          if (valueRegno >= 0) this.setReg(valueRegno, pointer('btf_id', { btfId: a.id, btfName: a.name }));
+          return;
+        }
         setLoaded(scalarUnknown());
         return;
       }
@@ -1378,6 +1462,19 @@ export class Verifier {
     if (name === 'raw_tracepoint' || name === 'raw_tracepoint_writable') {
       if (t !== 'read' || off >= 8 * 12 || off % sz !== 0) return undefined;
       return 'scalar';
+    }
+    if (name === 'tracing' && this.opts.attachBtfId !== undefined && this.opts.kernelBtf) {
+      // tracing_prog_is_valid_access + btf_ctx_access
+      if (t !== 'read' || off >= 8 * 12 || off % sz !== 0) return undefined;
+      const fexit = this.opts.expectedAttachType === 25 || this.opts.expectedAttachType === 26;
+      const a = ctxArgAccess(this.opts.kernelBtf, this.opts.attachBtfId, off, sz, fexit);
+      if (a.kind === 'error') {
+        if (a.message) this.ctxNote = a.message;
+        return undefined;
+      }
+      if (a.kind === 'scalar') return 'scalar';
+      this.log(a.log);
+      return pointer('btf_id', { btfId: a.id, btfName: a.name, trusted: true });
     }
     if (name === 'perf_event') {
       if (off + sz > 184 || off % sz !== 0) return undefined;
@@ -1729,23 +1826,24 @@ export class Verifier {
     }
   }
 
+  /** mark_ptr_or_null_regs: the `== NULL` branch of an acquired pointer releases its reference. */
   private markPtrOrNull(st: VState, id: number, isNull: boolean): void {
-    let refId = 0;
+    let release = false;
     const fix = (r: Reg) => {
       if (!r.maybeNull || r.id !== id) return;
       if (isNull) {
-        refId = r.refId || refId;
+        if (r.refId === id) release = true;
         Object.assign(r, scalarConst(0n));
       } else {
         r.maybeNull = false;
-        if (!r.refId) r.id = 0;
+        r.id = 0;
       }
     };
     for (const f of st.frames) {
       f.regs.forEach(fix);
       for (const s of f.stack) if (s.spilled) fix(s.spilled);
     }
-    if (isNull && refId) st.refs = st.refs.filter((r) => r.id !== refId);
+    if (release) st.refs = st.refs.filter((r) => r.id !== id);
   }
 
   private pktRange(
@@ -1974,6 +2072,7 @@ export class Verifier {
       callback?: number;
       rawStack?: number[];
       memAccess?: 'read' | 'write' | 'readwrite';
+      refObj?: number;
     } = {};
     for (let a = 0; a < args.length; a++) {
       this.checkFuncArg(a + 1, args[a], args, meta);
@@ -1981,6 +2080,12 @@ export class Verifier {
     if (id === 12) {
       const m = this.maps[meta.map ?? -1];
       if (m?.type !== 3) this.fail('expected prog array map for tail call');
+      if (this.cur.refs.length) {
+        this.fail(
+          ...this.cur.refs.map((r) => `Unreleased reference id=${r.id} alloc_insn=${r.insn}`),
+          'tail_call would lead to reference leak',
+        );
+      }
       if (this.frame().subprog !== 0 && !this.opts.funcInfo)
         this.fail('tail_call is not allowed in subprogs without BTF');
     }
@@ -2063,11 +2168,72 @@ export class Verifier {
         r0.refId = r0.id;
         this.cur.refs.push({ id: r0.id, insn: pc });
       }
+    } else if (
+      ret.kind === 'ptr_to_socket' ||
+      ret.kind === 'ptr_to_tcp_sock' ||
+      ret.kind === 'ptr_to_sock_common'
+    ) {
+      const t =
+        ret.kind === 'ptr_to_socket' ? 'sock' : ret.kind === 'ptr_to_tcp_sock' ? 'tcp_sock' : 'sock_common';
+      r0 = pointer(t, { maybeNull: ret.flags.includes('ptr_maybe_null') });
+      if (r0.maybeNull) r0.id = ++this.idGen;
+      if (SOCK_CAST_HELPERS.has(id)) {
+        // is_ptr_cast_function: the result shares the argument's reference
+        r0.refId = meta.refObj ?? 0;
+      } else if (SOCK_ACQUIRE_HELPERS.has(id)) {
+        // is_acquire_function: a new reference the program must release
+        r0.id = ++this.idGen;
+        r0.refId = r0.id;
+        this.cur.refs.push({ id: r0.id, insn: pc });
+      }
     } else {
       r0 = scalarUnknown();
     }
     this.setReg(0, r0);
     return { next: pc + 1, ...(branchPushed ? { branchPushed } : {}) };
+  }
+
+  // ---------------------------------------------------------------- kfuncs
+
+  /** The kfunc's name for the log (disasm_kfunc_name), when the kernel BTF is known. */
+  private kfuncName(id: number): string | undefined {
+    const t = id > 0 ? this.opts.kernelBtf?.types[id] : undefined;
+    return t?.kind === 'FUNC' ? t.name : undefined;
+  }
+
+  /**
+   * check_kfunc_call for the kfuncs tsbpf models (KFUNCS); any other kfunc is refused with a tsbpf
+   * sentence, since which kfuncs a program type may call is registered in kernel code, not BTF.
+   */
+  private checkKfuncCall(insn: Insn, pc: number): { next: number } {
+    const btf = this.opts.kernelBtf;
+    if (!btf) this.fail('calling kernel function is not supported without CONFIG_DEBUG_INFO_BTF');
+    const t = insn.imm > 0 && insn.off === 0 ? btf.types[insn.imm] : undefined;
+    if (t?.kind !== 'FUNC') this.fail(`kernel btf_id ${insn.imm} is not a function`);
+    const k = KFUNCS[t.name];
+    if (!k) this.fail(`kfunc ${t.name}#${insn.imm} is not modelled by tsbpf's verifier`);
+    const regs = this.regs();
+    let r0: Reg = scalarUnknown();
+    if (k === 'cast_to_kern_ctx') {
+      // one KF_ARG_PTR_TO_CTX argument; returns the program type's kernel context, trusted
+      this.scratch(1);
+      const r1 = regs[1];
+      if (r1.t !== 'ctx') this.fail(`arg#0 expected pointer to ctx, but got ${typeStr(r1)}`);
+      if (r1.off) this.fail(`dereference of modified ctx ptr R1 off=${r1.off} disallowed`);
+      const member = `BPF_PROG_TYPE_${(this.prog?.name ?? '').toUpperCase()}_kern`;
+      const conv = btf.findByName('bpf_ctx_convert', 'STRUCT');
+      const m = conv?.kind === 'STRUCT' ? conv.members.find((x) => x.name === member) : undefined;
+      if (!m) this.fail(`tsbpf: no kernel context type for program type ${this.prog?.name ?? '?'}`);
+      // get_kern_ctx_btf_id
+      const kt = btf.type(m.type);
+      if (kt.kind !== 'STRUCT' && kt.kind !== 'UNION')
+        this.fail(`kern ctx type id ${m.type} is not a struct`);
+      const id = skipModifiers(btf, m.type);
+      r0 = pointer('btf_id', { btfId: id, btfName: btf.type(id).name, trusted: true });
+    }
+    for (const r of CALLER_SAVED) this.setReg(r, notInit());
+    this.setReg(0, r0);
+    return { next: pc + 1 };
   }
 
   private savedArgs: Reg[] = [];
@@ -2097,6 +2263,7 @@ export class Verifier {
       callback?: number;
       rawStack?: number[];
       memAccess?: 'read' | 'write' | 'readwrite';
+      refObj?: number;
     },
   ): void {
     if (arg.kind === 'dontcare') return;
@@ -2158,8 +2325,16 @@ export class Verifier {
             ? ['stack']
             : ['stack', 'pkt', 'pkt_meta', 'map_key', 'map_value', 'mem'];
         if (maybeNull && this.isZero(reg)) return;
-        if (!okTypes.includes(reg.t) || reg.maybeNull)
+        const trustedBtf = arg.kind !== 'ptr_to_stack' && reg.t === 'btf_id' && reg.trusted;
+        if ((!okTypes.includes(reg.t) && !trustedBtf) || reg.maybeNull)
           typeErr(arg.kind === 'ptr_to_stack' ? ['fp'] : memTypes);
+        if (trustedBtf && !arg.flags.includes('mem_rdonly')) {
+          // kernel memory behind a BTF pointer is read-only to helpers
+          const h = helperById(this.insns[this.insnIdx]?.imm ?? -1);
+          this.fail(
+            `bpf_${h?.name ?? '?'}() may write into memory pointed by R${regno} type=${typeStr(reg)}`,
+          );
+        }
         if (arg.kind === 'ptr_to_map_key' || arg.kind === 'ptr_to_map_value') {
           const m = this.maps[meta.map ?? -1];
           if (!m)
@@ -2193,6 +2368,43 @@ export class Verifier {
       case 'ptr_to_const_str':
         if (reg.t !== 'map_value' || reg.maybeNull) typeErr(['map_value']);
         return;
+      case 'ptr_to_socket':
+      case 'ptr_to_sock_common':
+      case 'ptr_to_btf_id_sock_common': {
+        const common = ['sock_common', 'sock', 'tcp_sock', 'xdp_sock'];
+        const expected =
+          arg.kind === 'ptr_to_socket'
+            ? ['sock']
+            : arg.kind === 'ptr_to_sock_common'
+              ? common
+              : [...common, 'ptr_', 'trusted_ptr_'];
+        const ok =
+          arg.kind === 'ptr_to_socket'
+            ? ['sock']
+            : arg.kind === 'ptr_to_sock_common'
+              ? ['sock_common', 'sock', 'tcp_sock']
+              : ['sock_common', 'sock', 'tcp_sock', 'btf_id'];
+        if (!ok.includes(reg.t) || reg.maybeNull) typeErr(expected);
+        const release = arg.flags.includes('obj_release');
+        if (reg.t === 'btf_id') {
+          const btf = this.opts.kernelBtf;
+          if (!btf || !structIdsMatch(btf, reg.btfId, 'sock_common'))
+            this.fail(`R${regno} is of type ${reg.btfName} but sock_common is expected`);
+          if (reg.off || !isConst(reg.b) || reg.b.var.value) {
+            if (release)
+              this.fail(
+                `R${regno} must have zero offset when passed to release func or trusted arg to kfunc`,
+              );
+            this.fail(`dereference of modified ${typeStr(reg)} ptr R${regno} off=${reg.off} disallowed`);
+          }
+        }
+        if (release) {
+          if (!reg.refId) this.fail(`R${regno} must be referenced when passed to release function`);
+          meta.releaseRef = reg.refId;
+        }
+        if (reg.refId) meta.refObj = reg.refId;
+        return;
+      }
       default:
         // kinds we do not model (sockets, BTF ids, dynptrs, timers...): refuse rather than guess
         this.fail(`R${regno} argument kind ${arg.spelling} is not modelled by tsbpf's verifier`);
@@ -2279,6 +2491,16 @@ export class Verifier {
       case 'stack':
         this.checkStackRange(regno, reg, n, zeroOk, access);
         return;
+      case 'btf_id': {
+        // check_ptr_to_btf_access of the bytes the helper reads
+        const btf = this.opts.kernelBtf;
+        if (access === 'write' || !btf) this.fail('only read is supported');
+        if (reg.off < 0) this.fail(`R${regno} is ptr_${reg.btfName} invalid negative access: off=${reg.off}`);
+        if (n === 0) return;
+        const a = structAccess(btf, reg.btfId, reg.off, n);
+        if (a.kind === 'error') this.fail(a.message);
+        return;
+      }
       default:
         this.fail(`R${regno} type=${typeStr(reg)} expected=fp`);
     }

@@ -4,6 +4,8 @@
  *
  * What is modelled and what is approximated is listed in src/verifier/README.md.
  */
+
+import type { Btf } from '../btf/btf.js';
 import { TsbpfError } from '../errors.js';
 import type { Insn } from '../isa/insn.js';
 import { Verifier, type VerifierFunc, type VerifierMap } from './check.js';
@@ -26,6 +28,13 @@ export interface VerifyOptions {
   unprivileged?: boolean;
   /** Default 1_000_000. */
   insnLimit?: number;
+  /**
+   * The target kernel's BTF (/sys/kernel/btf/vmlinux): kfunc calls (imm = the BTF id of a FUNC in it)
+   * and BTF-typed kernel pointers are checked against it; without it they are refused.
+   */
+  kernelBtf?: Btf;
+  /** attach_btf_id of a tracing program (tp_btf, fentry...): a FUNC or `btf_trace_*` TYPEDEF in kernelBtf. */
+  attachBtfId?: number;
 }
 
 export interface VerifyResult {
@@ -60,6 +69,8 @@ export function verify(insns: readonly Insn[], options: VerifyOptions): VerifyRe
     logLevel,
     unprivileged: options.unprivileged ?? false,
     insnLimit,
+    ...(options.kernelBtf ? { kernelBtf: options.kernelBtf } : {}),
+    ...(options.attachBtfId === undefined ? {} : { attachBtfId: options.attachBtfId }),
   });
   const r = v.run();
   const lines = [...r.lines];

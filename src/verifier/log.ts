@@ -65,7 +65,11 @@ const JMP_STRING = ['jmp', '==', '>', '>=', '&', '!=', 's>', 's>=', 'call', 'exi
 const hex2 = (n: number) => n.toString(16).padStart(2, '0');
 
 /** print_bpf_insn for one instruction, without the leading `N: `. */
-export function kernelInsn(insn: Insn, mapAddr?: (imm: number) => bigint): string {
+export function kernelInsn(
+  insn: Insn,
+  mapAddr?: (imm: number) => bigint,
+  kfuncName?: (imm: number) => string | undefined,
+): string {
   const c = insn.code;
   const pre = `(${hex2(c)})`;
   const k = cls(c);
@@ -143,7 +147,10 @@ export function kernelInsn(insn: Insn, mapAddr?: (imm: number) => bigint): strin
     if (o === BPF_CALL && k === BPF_JMP) {
       if (srcBit(c) === BPF_X) return `${pre} callx r${insn.dst}`;
       if (insn.src === BPF_PSEUDO_CALL) return `${pre} call pc${sgn(insn.imm)}`;
-      if (insn.src === BPF_PSEUDO_KFUNC_CALL) return `${pre} call kernel-function`;
+      if (insn.src === BPF_PSEUDO_KFUNC_CALL) {
+        const name = kfuncName?.(insn.imm);
+        return name ? `${pre} call ${name}#${insn.imm}` : `${pre} call kernel-function`;
+      }
       const h = helperById(insn.imm);
       return `${pre} call ${h && insn.imm > 0 ? `bpf_${h.name}` : 'unknown'}#${insn.imm}`;
     }

@@ -7,8 +7,10 @@
  *   const r = verifyProgram(spec, 'xdp_prog', { logLevel: 1 });
  *   if (!r.ok) console.log(r.error.message, r.error.sourceLine);
  */
+import type { Btf } from '../btf/btf.js';
 import { TsbpfError } from '../errors.js';
 import type { Insn } from '../isa/insn.js';
+import { BPF_PSEUDO_KFUNC_CALL, OPCODE_LD_IMM64 } from '../isa/opcodes.js';
 import type { MapSpec, ObjectSpec, ProgramSpec } from '../object/spec.js';
 import type { VerifierFunc, VerifierMap } from './check.js';
 import { type VerifyResult, verify } from './index.js';
@@ -23,6 +25,12 @@ export interface ObjectVerifyOptions {
    * target kernel's BTF); same slot layout as ProgramSpec.insns.
    */
   insns?: readonly Insn[];
+  /**
+   * The target kernel's BTF (/sys/kernel/btf/vmlinux, e.g. src/kernel/btf-load.ts kernelBtf()):
+   * resolves kfunc calls and tp_btf/fentry attach targets the way the loader does, and types
+   * BTF kernel pointers. Without it programs that need it are refused.
+   */
+  kernelBtf?: Btf;
 }
 
 /** The C source line an instruction came from (.BTF.ext line info). */
@@ -96,6 +104,19 @@ function findProgram(spec: ObjectSpec, program: ProgramSpec | string): ProgramSp
   return p;
 }
 
+/** The kernel BTF id a SEC("tp_btf/..."), fentry/fexit, lsm or iter program attaches to (as libbpf finds it). */
+function attachTargetId(prog: ProgramSpec, btf: Btf): number | undefined {
+  if (!prog.sectionFlags.includes('attach_btf') || prog.attachTarget?.kind !== 'btf') return undefined;
+  let name = prog.attachTarget.name;
+  let kind: 'FUNC' | 'TYPEDEF' = 'FUNC';
+  if (prog.attachType === 'trace_raw_tp') {
+    name = `btf_trace_${name}`;
+    kind = 'TYPEDEF';
+  } else if (prog.attachType === 'lsm_mac' || prog.attachType === 'lsm_cgroup') name = `bpf_lsm_${name}`;
+  else if (prog.attachType === 'trace_iter') name = `bpf_iter_${name}`;
+  return btf.findAllByName(name, kind)[0];
+}
+
 /** Verifies one program of an object with the object's maps, func_info and global data. */
 export function verifyProgram(
   spec: ObjectSpec,
@@ -110,7 +131,27 @@ export function verifyProgram(
     );
   }
   const funcInfo = verifierFuncInfo(spec, prog);
-  const r = verify(options.insns ?? prog.insns, {
+  const btf = options.kernelBtf;
+  let insns = options.insns ?? prog.insns;
+  if (btf && prog.references.some((r) => r.kind === 'kfunc')) {
+    // the loader's kfunc resolution: imm = the BTF id of the kernel FUNC of that name
+    const patched = insns.map((i) => ({ ...i }));
+    const bySlot = new Map<number, number>();
+    let slot = 0;
+    patched.forEach((insn, i) => {
+      bySlot.set(slot, i);
+      slot += insn.code === OPCODE_LD_IMM64 ? 2 : 1;
+    });
+    for (const ref of prog.references) {
+      if (ref.kind !== 'kfunc') continue;
+      const id = btf.findAllByName(ref.extern, 'FUNC')[0];
+      const insn = patched[bySlot.get(ref.pc) ?? -1];
+      if (id !== undefined && insn?.src === BPF_PSEUDO_KFUNC_CALL) insn.imm = id;
+    }
+    insns = patched;
+  }
+  const attachBtfId = btf ? attachTargetId(prog, btf) : undefined;
+  const r = verify(insns, {
     progType: prog.typeId,
     expectedAttachType: prog.attachTypeId,
     maps: verifierMaps(spec),
@@ -118,6 +159,8 @@ export function verifyProgram(
     logLevel: options.logLevel ?? 0,
     unprivileged: options.unprivileged ?? false,
     ...(options.insnLimit === undefined ? {} : { insnLimit: options.insnLimit }),
+    ...(btf ? { kernelBtf: btf } : {}),
+    ...(attachBtfId === undefined ? {} : { attachBtfId }),
   });
   const out: ProgramVerifyResult = {
     program: prog.name,

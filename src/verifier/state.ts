@@ -32,7 +32,9 @@ export type RegType =
   | 'func'
   | 'flow_keys'
   | 'sock'
-  | 'sock_common';
+  | 'sock_common'
+  | 'tcp_sock'
+  | 'btf_id';
 
 export interface Reg {
   t: RegType;
@@ -61,6 +63,11 @@ export interface Reg {
    * BPF_ADD_CONST: `r1 = r0; r1 += 4` makes r1 id|ADD_CONST, off 4).
    */
   addConst: boolean;
+  /** btf_id (PTR_TO_BTF_ID): the struct's type id in the kernel BTF and its name. */
+  btfId: number;
+  btfName: string;
+  /** btf_id: PTR_TRUSTED. */
+  trusted: boolean;
 }
 
 export enum Slot {
@@ -115,6 +122,9 @@ export function notInit(): Reg {
     frameno: 0,
     subprog: 0,
     addConst: false,
+    btfId: 0,
+    btfName: '',
+    trusted: false,
   };
 }
 export function scalarUnknown(): Reg {
@@ -147,7 +157,9 @@ export const isPointer = (r: Reg): boolean => r.t !== 'scalar' && r.t !== 'not_i
 export const isPkt = (r: Reg): boolean => r.t === 'pkt' || r.t === 'pkt_meta';
 
 /** reg_type_str. */
-export function typeStr(r: Pick<Reg, 't' | 'maybeNull' | 'ringbuf' | 'rdonly'>): string {
+export function typeStr(
+  r: Pick<Reg, 't' | 'maybeNull' | 'ringbuf' | 'rdonly'> & { trusted?: boolean },
+): string {
   const base: Record<RegType, string> = {
     not_init: '?',
     scalar: 'scalar',
@@ -164,9 +176,12 @@ export function typeStr(r: Pick<Reg, 't' | 'maybeNull' | 'ringbuf' | 'rdonly'>):
     flow_keys: 'flow_keys',
     sock: 'sock',
     sock_common: 'sock_common',
+    tcp_sock: 'tcp_sock',
+    btf_id: 'ptr_',
   };
   let s = base[r.t];
   if (r.t === 'mem') s = `${r.rdonly ? 'rdonly_' : ''}${r.ringbuf ? 'ringbuf_' : ''}mem`;
+  if (r.t === 'btf_id' && r.trusted) s = `trusted_${s}`;
   return r.maybeNull ? `${s}_or_null` : s;
 }
 
@@ -206,6 +221,8 @@ function scalarRanges(b: Bounds, parts: string[]): void {
 export function regStr(r: Reg, curFrame: number, maps: readonly MapInfo[]): string {
   if (r.t === 'scalar' && isConst(r.b)) return snum(r.b.var.value);
   let s = typeStr(r);
+  // print_reg_state: a BTF pointer's type name follows its type
+  if (r.t === 'btf_id') s += r.btfName;
   if (r.t === 'stack') {
     if (r.frameno !== curFrame) s += `[${r.frameno}]`;
     if (isConst(r.b)) return `${s}${snum(r.b.var.value + BigInt(r.off))}`;
@@ -217,7 +234,7 @@ export function regStr(r: Reg, curFrame: number, maps: readonly MapInfo[]): stri
     parts.push(`ks=${maps[r.map].keySize},vs=${maps[r.map].valueSize}`);
   }
   if (r.t !== 'scalar' && r.off) parts.push(`off=${snum(BigInt(r.off))}`);
-  if (r.t === 'pkt' || r.t === 'pkt_meta' || r.t === 'pkt_end') parts.push(`r=${unum(BigInt(r.range))}`);
+  if (r.t === 'pkt' || r.t === 'pkt_meta') parts.push(`r=${unum(BigInt(r.range))}`);
   if (r.t === 'mem') parts.push(`sz=${unum(BigInt(r.memSize))}`);
   if (isConst(r.b)) {
     if (r.b.var.value) parts.push(`imm=${snum(r.b.var.value)}`);
@@ -307,6 +324,8 @@ function regSafe(old: Reg, cur: Reg, ids: IdMap, exact: boolean): boolean {
       old.memSize === cur.memSize &&
       old.frameno === cur.frameno &&
       old.subprog === cur.subprog &&
+      old.btfId === cur.btfId &&
+      old.trusted === cur.trusted &&
       ids.check(old.id, cur.id) &&
       ids.check(old.refId, cur.refId)
     );
@@ -337,9 +356,12 @@ function regSafe(old: Reg, cur: Reg, ids: IdMap, exact: boolean): boolean {
       return (
         old.off === cur.off &&
         old.map === cur.map &&
+        old.btfId === cur.btfId &&
+        old.trusted === cur.trusted &&
         boundsEqual(old.b, cur.b) &&
         old.maybeNull === cur.maybeNull &&
-        ids.check(old.id, cur.id)
+        ids.check(old.id, cur.id) &&
+        ids.check(old.refId, cur.refId)
       );
   }
 }

@@ -10,6 +10,8 @@
  *   attach: cgroup_inet_egress                        <- optional expected attach type (catalog name)
  *   map: hash key=4 value=8 entries=16 flags=rdonly_prog   <- optional, repeatable: maps[0], maps[1]...
  *   unpriv: yes                                       <- optional: load without privileges
+ *   btf: btf_trace_sched_process_fork                 <- optional: attach_btf_id, the kernel BTF FUNC or
+ *                                                        TYPEDEF of that name (tp_btf/fentry programs)
  *   note: free text                                   <- optional, repeatable
  *   ---
  *   r1 = map_fd(0) ll                                 <- the program, LLVM syntax (src/isa/asm/llvm.ts);
@@ -23,11 +25,15 @@
  *   => accept processed=9
  *   => skip unprivileged_bpf_disabled=2               <- the kernel could not be asked
  *
+ * `call kfunc(NAME)` calls the kernel function NAME: the immediate is its BTF id in the running
+ * kernel's BTF (/sys/kernel/btf/vmlinux), resolved when the case is assembled.
+ *
  * `map_fd(i)` / `map_value(i, off)` name maps[i]: the kernel run creates real maps and patches the
  * immediate to their fds; tsbpf's verifier gets the same VerifierMap list and the index.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Btf } from '../../src/btf/btf.js';
 import { attachTypeByName } from '../../src/catalog/attach-types.js';
 import { helperByName } from '../../src/catalog/helpers.js';
 import { MAP_FLAGS, mapTypeByName } from '../../src/catalog/map-types.js';
@@ -35,6 +41,7 @@ import { programTypeByName } from '../../src/catalog/program-types.js';
 import { assembleLlvm } from '../../src/isa/asm/llvm.js';
 import { encode, type Insn } from '../../src/isa/insn.js';
 import { BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, OPCODE_LD_IMM64 } from '../../src/isa/opcodes.js';
+import { kernelBtf } from '../../src/kernel/btf-load.js';
 import {
   addressOf,
   BPF_CMD,
@@ -66,6 +73,8 @@ export interface VerifyOptions {
   logLevel?: 0 | 1 | 2;
   unprivileged?: boolean;
   insnLimit?: number;
+  kernelBtf?: Btf;
+  attachBtfId?: number;
 }
 export interface VerifyResult {
   ok: boolean;
@@ -127,6 +136,8 @@ export interface VerifierCase {
   attach?: string;
   maps: CaseMap[];
   unpriv: boolean;
+  /** attach_btf_id by name: a FUNC or TYPEDEF of the kernel BTF. */
+  btf?: string;
   notes: string[];
   asm: string;
   kernel?: KernelResult;
@@ -234,6 +245,7 @@ function parseFile(file: string, text: string): ParsedFile {
       else if (k === 'attach') c.attach = v;
       else if (k === 'map') c.maps.push(parseMap(v, `${file}:${i + 1}`));
       else if (k === 'unpriv') c.unpriv = v === 'yes' || v === 'true';
+      else if (k === 'btf') c.btf = v;
       else if (k === 'note') c.notes.push(v);
       else throw new Error(`${file}:${i + 1}: unknown case attribute '${k}'`);
     }
@@ -307,12 +319,27 @@ export function writeResults(file: string, results: ReadonlyMap<string, KernelRe
 
 // ───────────────────────────── programs ─────────────────────────────
 
-/** `call bpf_NAME` -> `call ID` for helper names of the catalog. */
+/** `call bpf_NAME` -> `call ID` for helper names of the catalog; `call kfunc(NAME)` -> its kernel BTF id. */
 export function resolveHelperNames(asm: string): string {
-  return asm.replace(/\bcall\s+(bpf_[a-z0-9_]+)\b/g, (whole, name: string) => {
-    const h = helperByName(name);
-    return h ? `call ${h.id}` : whole;
-  });
+  return asm
+    .replace(/\bcall\s+(bpf_[a-z0-9_]+)\b/g, (whole, name: string) => {
+      const h = helperByName(name);
+      return h ? `call ${h.id}` : whole;
+    })
+    .replace(/\bcall\s+kfunc\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)/g, (_whole, name: string) => {
+      const id = kernelBtf()?.findAllByName(name, 'FUNC')[0];
+      if (id === undefined) throw new Error(`kfunc ${name}: not in the kernel BTF`);
+      return `call kfunc(${id})`;
+    });
+}
+
+/** The case's attach_btf_id in the running kernel's BTF. */
+export function attachBtfIdOf(c: VerifierCase): number | undefined {
+  if (c.btf === undefined) return undefined;
+  const btf = kernelBtf();
+  const id = btf?.findAllByName(c.btf).find((i) => ['FUNC', 'TYPEDEF'].includes(btf.types[i].kind));
+  if (id === undefined) throw new Error(`${c.file}:${c.line}: '${c.btf}' is not in the kernel BTF`);
+  return id;
 }
 
 const RAW_MAGIC = 0x5ead_0000;
@@ -370,6 +397,11 @@ export function verifyOptions(c: VerifierCase, logLevel: 0 | 1 | 2 = 2): VerifyO
   const a = attachTypeOf(c);
   if (a !== undefined) o.expectedAttachType = a;
   if (c.unpriv) o.unprivileged = true;
+  // the kernel's BTF for kfunc calls (also raw ones) and BTF attach targets
+  const btf = kernelBtf();
+  if (btf) o.kernelBtf = btf;
+  const id = attachBtfIdOf(c);
+  if (id !== undefined) o.attachBtfId = id;
   return o;
 }
 
@@ -436,6 +468,7 @@ function rawLoad(
   expectedAttachType: number,
   logLevel: number,
   logSize: number,
+  attachBtfId = 0,
 ): { fd?: number; errno?: number; log: string } {
   const code = toKernelBuffer(encode(insns));
   const license = toKernelBuffer(new TextEncoder().encode('GPL\0'));
@@ -452,6 +485,7 @@ function rawLoad(
     v.setBigUint64(32, addressOf(log), true);
   }
   v.setUint32(68, expectedAttachType, true);
+  v.setUint32(108, attachBtfId, true);
   let r = bpfRaw(BPF_CMD.PROG_LOAD, attr, [code, license, log]);
   for (let i = 0; i < 5 && r.result < 0 && (r.errno === ERRNO.EAGAIN || r.errno === ERRNO.EINTR); i++)
     r = bpfRaw(BPF_CMD.PROG_LOAD, attr, [code, license, log]);
@@ -470,17 +504,24 @@ function rawLoad(
  */
 export function runKernel(
   insns: readonly Insn[],
-  opts: { progType: number; expectedAttachType?: number; maps: readonly VerifierMap[]; logLevel?: number },
+  opts: {
+    progType: number;
+    expectedAttachType?: number;
+    attachBtfId?: number;
+    maps: readonly VerifierMap[];
+    logLevel?: number;
+  },
 ): KernelRun {
   const fds: number[] = [];
   const attach = opts.expectedAttachType ?? 0;
   try {
     for (const m of opts.maps) fds.push(createMap(m));
     const patched = patchMapFds(insns, fds);
-    const first = rawLoad(patched, opts.progType, attach, opts.logLevel ?? 2, KERNEL_LOG_SIZE);
+    const btfId = opts.attachBtfId ?? 0;
+    const first = rawLoad(patched, opts.progType, attach, opts.logLevel ?? 2, KERNEL_LOG_SIZE, btfId);
     let verdict = first;
     if (first.fd === undefined && first.errno === ERRNO.ENOSPC)
-      verdict = rawLoad(patched, opts.progType, attach, 0, 0);
+      verdict = rawLoad(patched, opts.progType, attach, 0, 0, btfId);
     if (first.fd !== undefined) closeFd(first.fd);
     if (verdict !== first && verdict.fd !== undefined) closeFd(verdict.fd);
     const log = first.log;
@@ -505,12 +546,14 @@ export function runKernelCase(c: VerifierCase, insns = assembleCase(c)): KernelR
     const why = unprivilegedUnavailable();
     if (why) return { result: { verdict: 'skip', reason: why, errors: [] }, log: '' };
   }
-  const o: { progType: number; expectedAttachType?: number; maps: VerifierMap[] } = {
+  const o: { progType: number; expectedAttachType?: number; attachBtfId?: number; maps: VerifierMap[] } = {
     progType: progTypeOf(c),
     maps: verifierMaps(c),
   };
   const a = attachTypeOf(c);
   if (a !== undefined) o.expectedAttachType = a;
+  const b = attachBtfIdOf(c);
+  if (b !== undefined) o.attachBtfId = b;
   return runKernel(insns, o);
 }
 
