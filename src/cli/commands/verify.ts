@@ -184,13 +184,19 @@ function verifyObjectFile(p: ReturnType<typeof parse>): ProgramVerifyResult[] {
       })
     : spec.programs.filter((x) => x.autoload);
   if (selected.length === 0) throw new TsbpfError('usage', `${basename(path)} has no programs to verify`);
-  const target = selected.some((x) => x.coreRelos.length > 0) ? kernelBtf() : undefined;
+  // The running kernel's BTF: CO-RE targets, BTF-typed attach points (tp_btf, fentry...) and kfuncs.
+  const needsKernelBtf = (x: (typeof selected)[number]) =>
+    x.coreRelos.length > 0 ||
+    x.sectionFlags.includes('attach_btf') ||
+    x.references.some((r) => r.kind === 'kfunc' || r.kind === 'ksym');
+  const target = selected.some(needsKernelBtf) ? kernelBtf() : undefined;
   return selected.map((prog) => {
     const insns = relocated(spec, prog, target);
     return verifyProgram(spec, prog, {
       logLevel: p.level,
       unprivileged: p.unprivileged,
       ...(insns ? { insns } : {}),
+      ...(target ? { kernelBtf: target } : {}),
     });
   });
 }
