@@ -68,6 +68,15 @@ export type HelperFn = ((
 ) => bigint) & {
   /** The helper's numeric twin, for engines that avoid BigInts on the hot path (FastHelperFn). */
   fast?: FastHelperFn;
+  /**
+   * bpf_tail_call only: the program a tail call through prog_array `map` (a map address) at
+   * `index` would run, when that is a PreparedProgram; undefined for every other outcome (not a
+   * prog_array, an empty slot, a program the engine cannot replace the caller with), which the
+   * helper itself then handles. No effects: an engine that can jump to the target itself asks this
+   * first (the JIT does, to run a tail-call chain inside WebAssembly), and calls the helper when
+   * the answer is undefined or it cannot take the jump.
+   */
+  tailTarget?: (map: number, index: number) => PreparedProgram | undefined;
 };
 /**
  * A helper's numeric twin: the same helper with the same effects and errors, called with the five

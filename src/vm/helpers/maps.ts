@@ -268,26 +268,31 @@ export function mapHelpers(rt: MapRuntime, options: MapHelperOptions = {}): Map<
     vm.stop(r0);
     return r0;
   };
-  helpers.set(
-    id('tail_call'),
-    withFast(tailCall, (ctx, m, index, _d, _e, vm) => {
-      // the usual case (the engine replaces the program) without BigInts but r1; else the BigInt form
-      // (its r0 is the stop value: what the helper returns does not matter then)
-      const map = mapArg(m, 'bpf_tail_call');
-      if (!(map instanceof ProgArrayMap)) return -EINVAL;
-      const i = index % 2 ** 32;
-      const prog = i < map.maxEntries ? map.program(i) : undefined;
-      if (prog === undefined) return -ENOENT;
-      const target = vm.tailCall ? options.tailTarget?.(prog) : undefined;
-      if (target !== undefined && vm.tailCall) {
-        if (!vm.tailCall(target, BigInt(ctx))) return -ENOENT;
-        vm.stop(0n);
-        return 0;
-      }
-      const r = tailCall([BigInt(ctx), BigInt(m), BigInt(index), 0n, 0n], vm);
-      return r === 0n || r === BigInt(-ENOENT) ? Number(r) : 0;
-    }),
-  );
+  const tailHelper = withFast(tailCall, (ctx, m, index, _d, _e, vm) => {
+    // the usual case (the engine replaces the program) without BigInts but r1; else the BigInt form
+    // (its r0 is the stop value: what the helper returns does not matter then)
+    const map = mapArg(m, 'bpf_tail_call');
+    if (!(map instanceof ProgArrayMap)) return -EINVAL;
+    const i = index % 2 ** 32;
+    const prog = i < map.maxEntries ? map.program(i) : undefined;
+    if (prog === undefined) return -ENOENT;
+    const target = vm.tailCall ? options.tailTarget?.(prog) : undefined;
+    if (target !== undefined && vm.tailCall) {
+      if (!vm.tailCall(target, BigInt(ctx))) return -ENOENT;
+      vm.stop(0n);
+      return 0;
+    }
+    const r = tailCall([BigInt(ctx), BigInt(m), BigInt(index), 0n, 0n], vm);
+    return r === 0n || r === BigInt(-ENOENT) ? Number(r) : 0;
+  });
+  tailHelper.tailTarget = (m, index) => {
+    const map = rt.mapAt(m);
+    if (!(map instanceof ProgArrayMap)) return undefined;
+    const i = index % 2 ** 32;
+    const prog = i < map.maxEntries ? map.program(i) : undefined;
+    return prog === undefined ? undefined : options.tailTarget?.(prog);
+  };
+  helpers.set(id('tail_call'), tailHelper);
 
   helpers.set(id('for_each_map_elem'), ([m, fn, cbCtx, flags], vm: CallbackContext) => {
     const map = mapArg(m, 'bpf_for_each_map_elem');

@@ -97,23 +97,53 @@ export const Imp = {
   deep: 6,
   lookup: 7,
   fast: 8,
+  tail: 9,
 } as const;
-const IMPORT_NAMES = ['helper', 'access', 'trap', 'budget', 'callx', 'stop0', 'deep', 'lookup', 'fast'];
-/** Globals: the imported blinding key, then the module's own. */
+const IMPORT_NAMES = [
+  'helper',
+  'access',
+  'trap',
+  'budget',
+  'callx',
+  'stop0',
+  'deep',
+  'lookup',
+  'fast',
+  'tail',
+];
+/**
+ * Globals: the imported blinding key and the tail-call globals every program of an address space
+ * shares (program.ts's Linker), then the module's own.
+ * - tail_next: the chain table's slot of the program a tail call asked for (0: none; -1: the host
+ *   follows the chain, the target being a program outside the table);
+ * - tail_r1: that program's r1; tail_cnt: tail calls so far in this run (at most 33);
+ * - tail_pkt_base/len: the packet for its LD_ABS/LD_IND.
+ */
 export const G = {
   key: 0,
-  rlo: 1,
-  rend: 2,
-  wlo: 3,
-  wend: 4,
-  count: 5,
-  pktBase: 6,
-  pktLen: 7,
-  stop: 8,
-  epoch: 9,
+  tailNext: 1,
+  tailR1: 2,
+  tailCnt: 3,
+  tailPktBase: 4,
+  tailPktLen: 5,
+  rlo: 6,
+  rend: 7,
+  wlo: 8,
+  wend: 9,
+  count: 10,
+  pktBase: 11,
+  pktLen: 12,
+  stop: 13,
+  epoch: 14,
+  stopValue: 15,
 } as const;
 export const GLOBAL_NAMES = [
   'key',
+  'tail_next',
+  'tail_r1',
+  'tail_cnt',
+  'tail_pkt_base',
+  'tail_pkt_len',
   'rlo',
   'rend',
   'wlo',
@@ -123,7 +153,11 @@ export const GLOBAL_NAMES = [
   'pkt_len',
   'stop',
   'epoch',
+  'stop_value',
 ];
+/** Tables: the address space's chain table (imported), then the module's own functions. */
+const CHAIN_TABLE = 0;
+const OWN_TABLE = 1;
 const T = {
   helper: 0,
   access: 1,
@@ -138,6 +172,7 @@ const T = {
   cb: 10,
   hash: 11,
   fast: 12,
+  tail: 13,
 } as const;
 /** bpf_map_lookup_elem's helper id. */
 const MAP_LOOKUP_ELEM = 1;
@@ -167,6 +202,11 @@ export type MapInline =
       lookup: (keyAddr: number) => number;
     };
 const FIRST_FUNC = IMPORT_NAMES.length;
+/** Loops of one basic block of at most UNROLL_MAX_INSNS instructions run UNROLL_COPIES copies per back edge. */
+const UNROLL_MAX_INSNS = 24;
+const UNROLL_COPIES = 4;
+/** The kernel's MAX_TAIL_CALL_CNT. */
+const MAX_TAIL_CALLS = 33;
 
 export interface CompileOptions {
   /** Largest instruction count a run may execute; Infinity: no checks. */
@@ -194,6 +234,13 @@ export interface CompileOptions {
    * the `fast` import when all of them are below 2^53, and take the BigInt `helper` import otherwise.
    */
   fastHelpers?: ReadonlySet<number>;
+  /**
+   * The id of bpf_tail_call when its helper can name its target (HelperFn.tailTarget): its calls
+   * first ask the `tail` import for the target's slot in the chain table and, with one and fewer
+   * than 33 tail calls so far, jump there inside WebAssembly (set tail_next and return); else the
+   * helper runs as any other.
+   */
+  tailHelper?: number;
 }
 
 /**
@@ -578,7 +625,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
   const lookups: CompiledProgram['lookups'] = [];
   // Functions after the program's: repeat, cb (when there are subprograms), then one in-module hash
   // lookup per hash map the program looks up (by index header address).
-  const hashBase = FIRST_FUNC + 1 + subEntries.length + 1 + (subEntries.length > 0 ? 1 : 0);
+  const hashBase = FIRST_FUNC + 1 + subEntries.length + 2 + (subEntries.length > 0 ? 1 : 0);
   const hashFuncs = new Map<number, { index: number; info: Extract<MapInline, { kind: 'hash' }> }>();
   const sites = accessSites(insns);
   /** Drops the access-site cache when a region was freed since it was filled. */
@@ -722,17 +769,20 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
 
     const invalidateCache = () => epochCheck(w);
 
-    /** After a helper or a call: the host asked the program to end (helper stop(), tail call). */
+    /**
+     * After a helper or a call: the host asked the program to end (helper stop(), tail call), with
+     * r0 = stop_value (the host sets both).
+     */
     const stopCheck = () => {
       w.gget(G.stop);
       w.block(Op.if);
       if (kind === 'entry') {
-        w.i64c(0);
+        w.gget(G.stopValue);
         w.get(L.count);
         w.op(Op.f64_convert_i64_u);
       } else {
         flushCount();
-        w.i64c(0);
+        w.gget(G.stopValue);
       }
       w.op(Op.return);
       w.op(Op.end);
@@ -740,6 +790,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
 
     const helperCall = (pc: number, id: () => void, fastId?: number) => {
       flushCount();
+      if (fastId !== undefined && fastId === options.tailHelper) tailJump();
       const fast = fastId !== undefined && options.fastHelpers?.has(fastId) === true;
       if (fast) {
         // the arguments the helper takes all below 2^53: numbers, no BigInts
@@ -774,6 +825,60 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       w.set(R[0]);
       invalidateCache();
       stopCheck();
+    };
+
+    /**
+     * bpf_tail_call(r1 = ctx, r2 = prog_array, r3 = index) to a program of the chain table: the
+     * host names the target's slot (0: none, the helper call that follows handles the call), and
+     * with fewer than 33 tail calls so far the program ends here, leaving the target to `run`.
+     */
+    const tailJump = () => {
+      w.block();
+      w.get(R[2]);
+      w.get(R[3]);
+      w.op(Op.i64_or);
+      w.i64c(53);
+      w.op(Op.i64_shr_u);
+      w.op(Op.i64_eqz);
+      w.op(Op.i32_eqz);
+      w.brIf(0);
+      w.get(R[2]);
+      w.op(Op.f64_convert_i64_u);
+      w.get(R[3]);
+      w.op(Op.f64_convert_i64_u);
+      w.call(Imp.tail);
+      w.tee(L.t32);
+      w.op(Op.i32_eqz);
+      w.brIf(0);
+      w.gget(G.tailCnt);
+      w.i32c(MAX_TAIL_CALLS);
+      w.op(Op.i32_ge_u);
+      w.brIf(0);
+      w.gget(G.tailCnt);
+      w.i32c(1);
+      w.op(Op.i32_add);
+      w.gset(G.tailCnt);
+      w.get(L.t32);
+      w.gset(G.tailNext);
+      w.get(R[1]);
+      w.gset(G.tailR1);
+      w.gget(G.pktBase);
+      w.gset(G.tailPktBase);
+      w.gget(G.pktLen);
+      w.gset(G.tailPktLen);
+      // ends the program as a stopped helper does (callers of a subprogram see `stop`)
+      w.i32c(1);
+      w.gset(G.stop);
+      if (kind === 'entry') {
+        w.i64c(0);
+        w.get(L.count);
+        w.op(Op.f64_convert_i64_u);
+      } else {
+        flushCount();
+        w.i64c(0);
+      }
+      w.op(Op.return);
+      w.op(Op.end);
     };
 
     /** bpf_map_lookup_elem on a map known at compile time, without the generic helper call. */
@@ -1407,7 +1512,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
         w.get(L.t32);
         w.op(Op.call_indirect);
         w.u32(T.sub);
-        w.u32(0);
+        w.u32(OWN_TABLE);
       });
       w.op(Op.end);
     };
@@ -1453,12 +1558,11 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       invalidateCache();
       w.i32c(0);
       w.gset(G.stop);
-      if (A.usesLdAbs) {
-        w.get(4);
-        w.gset(G.pktBase);
-        w.get(5);
-        w.gset(G.pktLen);
-      }
+      // the packet (LD_ABS/LD_IND, and a tail-called program's packet)
+      w.get(4);
+      w.gset(G.pktBase);
+      w.get(5);
+      w.gset(G.pktLen);
       // r1 = useR1 ? r1 : memBase; r2 = useR1 ? 0 : memLen
       w.get(2);
       w.get(0);
@@ -1553,6 +1657,16 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
           const b = nodes[x].block as Block;
           cond(insns[A.at[b.pcs[b.pcs.length - 1]]]);
         },
+        unroll: (x) => {
+          // a short straight-line loop (no calls): four copies per back edge
+          const b = nodes[x].block;
+          if (b === undefined || b.pcs.length > UNROLL_MAX_INSNS) return 1;
+          for (const pc of b.pcs) {
+            const insn = insns[A.at[pc]];
+            if (cls(insn.code) === BPF_JMP && op(insn.code) === BPF_CALL) return 1;
+          }
+          return UNROLL_COPIES;
+        },
       },
       L.lbl,
       options.forceDispatch ?? false,
@@ -1578,26 +1692,69 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
   functions.push(compileFunction(0, 'entry'));
   for (const e of subEntries) functions.push(compileFunction(e, 'sub'));
 
-  // repeat(n, r1) → (r0, count, repeats left): the program n times in a row with r1 as its context
-  // (BPF_PROG_TEST_RUN's repeat loop, one JS→wasm transition for all of them). Ends early when the
-  // host asks the program to stop (a tail call): the host finishes that run and calls again.
+  // run(...entry params) → (r0, count): the program, then the programs it tail-calls, in a loop
+  // (at most 33 of them): a tail call to a program of the chain table sets tail_next and ends the
+  // caller; run calls the target through the table with r1 = tail_r1, the count adding up. A
+  // target outside the table (tail_next = -1) is the host's to run: run returns.
   const repeatIndex = FIRST_FUNC + 1 + subEntries.length;
+  const runIndex = repeatIndex + 1;
+  const dw = new CodeWriter(96);
+  for (let p = 0; p < ENTRY_PARAMS.length; p++) dw.get(p);
+  dw.call(FIRST_FUNC);
+  dw.set(7); // count
+  dw.set(6); // r0
+  dw.block();
+  dw.block(Op.loop);
+  dw.gget(G.tailNext);
+  dw.tee(8);
+  dw.i32c(0);
+  dw.op(Op.i32_le_s);
+  dw.brIf(1);
+  dw.i32c(0);
+  dw.gset(G.tailNext);
+  dw.i32c(0);
+  dw.i32c(0);
+  dw.gget(G.tailR1);
+  dw.i32c(1);
+  dw.gget(G.tailPktBase);
+  dw.gget(G.tailPktLen);
+  dw.get(8);
+  dw.op(Op.call_indirect);
+  dw.u32(T.entry);
+  dw.u32(CHAIN_TABLE);
+  dw.get(7);
+  dw.op(Op.f64_add);
+  dw.set(7);
+  dw.set(6);
+  dw.br(0);
+  dw.op(Op.end);
+  dw.op(Op.end);
+  dw.get(6);
+  dw.get(7);
+  dw.op(Op.end);
+
+  // repeat(n, r1) → (r0, count, repeats left): run n times in a row with r1 as its context
+  // (BPF_PROG_TEST_RUN's repeat loop, one JS→wasm transition for all of them), each run starting
+  // a new tail-call chain. Ends early when a chain goes on outside the table (tail_next = -1): the
+  // host finishes that run and calls again.
   const rw = new CodeWriter(64);
   rw.block(Op.loop);
+  rw.i32c(0);
+  rw.gset(G.tailCnt);
   rw.i32c(0);
   rw.i32c(0);
   rw.get(1);
   rw.i32c(1);
   rw.gget(G.pktBase);
   rw.gget(G.pktLen);
-  rw.call(FIRST_FUNC);
+  rw.call(runIndex);
   rw.set(3);
   rw.set(2);
   rw.get(0);
   rw.i32c(1);
   rw.op(Op.i32_sub);
   rw.set(0);
-  rw.gget(G.stop);
+  rw.gget(G.tailNext);
   rw.block(Op.if);
   rw.get(2);
   rw.get(3);
@@ -1615,8 +1772,12 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
   rw.op(Op.end);
   const extraFuncs: { type: number; locals: number[]; body: Uint8Array }[] = [
     { type: T.repeat, locals: [I64, F64], body: rw.finish() },
+    { type: T.entry, locals: [I64, F64, I32], body: dw.finish() },
   ];
-  const extraExports: ModuleSpec['exports'] = [{ name: 'repeat', kind: 'func', index: repeatIndex }];
+  const extraExports: ModuleSpec['exports'] = [
+    { name: 'repeat', kind: 'func', index: repeatIndex },
+    { name: 'run', kind: 'func', index: runIndex },
+  ];
   // cb(index, r1..r5, r10) → r0: a function of the program called back by a helper (bpf_loop...),
   // at call depth 0 on the frames whose top is r10.
   const hasCallbacks = subEntries.length > 0;
@@ -1629,14 +1790,17 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
     cw.get(0);
     cw.op(Op.call_indirect);
     cw.u32(T.sub);
-    cw.u32(0);
+    cw.u32(OWN_TABLE);
     cw.op(Op.end);
     extraFuncs.push({ type: T.cb, locals: [], body: cw.finish() });
-    extraExports.push({ name: 'cb', kind: 'func', index: repeatIndex + 1 });
+    extraExports.push({ name: 'cb', kind: 'func', index: runIndex + 1 });
   }
 
-  const extraNames = new Map<number, string>([[repeatIndex, '$repeat']]);
-  if (hasCallbacks) extraNames.set(repeatIndex + 1, '$cb');
+  const extraNames = new Map<number, string>([
+    [repeatIndex, '$repeat'],
+    [runIndex, '$run'],
+  ]);
+  if (hasCallbacks) extraNames.set(runIndex + 1, '$cb');
   for (const f of hashFuncs.values()) {
     if (f.index !== repeatIndex + extraFuncs.length) throw internalError('hash lookup function index');
     extraNames.set(f.index, `$hash_lookup_${f.info.header.toString(16)}`);
@@ -1658,6 +1822,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       { params: [I32, I64, I64, I64, I64, I64, I64], results: [I64] },
       { params: [I32], results: [I32] },
       { params: [I32, I32, F64, F64, F64, F64, F64], results: [F64] },
+      { params: [F64, F64], results: [I32] },
     ],
     imports: [
       { module: 'host', name: 'helper', type: T.helper },
@@ -1669,9 +1834,18 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       { module: 'host', name: 'deep', type: T.deep },
       { module: 'host', name: 'lookup', type: T.lookup },
       { module: 'host', name: 'fast', type: T.fast },
+      { module: 'host', name: 'tail', type: T.tail },
     ],
     memory: { module: 'host', name: 'memory' },
-    importGlobals: [{ module: 'host', name: 'key', type: I64, mutable: true }],
+    importTable: { module: 'host', name: 'chain' },
+    importGlobals: [
+      { module: 'host', name: 'key', type: I64, mutable: true },
+      { module: 'host', name: 'tail_next', type: I32, mutable: true },
+      { module: 'host', name: 'tail_r1', type: I64, mutable: true },
+      { module: 'host', name: 'tail_cnt', type: I32, mutable: true },
+      { module: 'host', name: 'tail_pkt_base', type: I32, mutable: true },
+      { module: 'host', name: 'tail_pkt_len', type: I32, mutable: true },
+    ],
     globals: [
       { type: I64, mutable: true, init: -1 }, // rlo
       { type: I64, mutable: true, init: 0 }, // rend
@@ -1682,6 +1856,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       { type: I32, mutable: true, init: 0 }, // pktLen
       { type: I32, mutable: true, init: 0 }, // stop
       { type: I32, mutable: true, init: -1 }, // epoch
+      { type: I64, mutable: true, init: 0 }, // stop_value
     ],
     funcs: [
       ...functions.map((f) => ({
@@ -1693,7 +1868,8 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
     ],
     table: subEntries.map((e) => subIndex.get(e) as number),
     exports: [
-      { name: 'run', kind: 'func', index: FIRST_FUNC },
+      { name: 'prog', kind: 'func', index: FIRST_FUNC },
+      { name: 'stop_value', kind: 'global', index: G.stopValue },
       { name: 'rlo', kind: 'global', index: G.rlo },
       { name: 'rend', kind: 'global', index: G.rend },
       { name: 'wlo', kind: 'global', index: G.wlo },

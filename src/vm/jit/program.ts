@@ -69,7 +69,13 @@ export interface JitStats {
 interface WasmGlobal {
   value: bigint | number;
 }
+interface WasmTable {
+  readonly length: number;
+  grow(delta: number): number;
+  set(index: number, value: unknown): void;
+}
 interface WasmApi {
+  Table: new (descriptor: { element: string; initial: number }) => WasmTable;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
   Global: new (descriptor: { value: string; mutable: boolean }, value: bigint | number) => WasmGlobal;
@@ -105,6 +111,57 @@ const registry = new FinalizationRegistry<{ space: AddressSpace; regions: Region
   freeAll(held.space, held.regions),
 );
 
+/**
+ * What the JIT-compiled programs of one address space share for tail calls inside WebAssembly:
+ * a funcref table of program entries (a program gets a slot when it is first tail-called) and the
+ * tail-call globals every module imports (compile.ts G.tail*). A tail call to a program of the
+ * table sets tail_next and ends the caller; the `run` function of the program that started the
+ * run calls the target through the table, in a loop, so a chain never comes back to the host.
+ * Runs nested in a helper (depth > 1) and targets outside the table take the host's chain
+ * (followChain), as every tail call did before.
+ */
+interface Linker {
+  table: WasmTable;
+  next: WasmGlobal;
+  r1: WasmGlobal;
+  cnt: WasmGlobal;
+  pktBase: WasmGlobal;
+  pktLen: WasmGlobal;
+  /** Runs in progress (runLink/runRepeat) on the space's JIT programs. */
+  depth: number;
+  /** The chain of the innermost run in progress (where a tail call outside the table goes). */
+  chain: TailChain | undefined;
+  /**
+   * Whether tail calls of the run in progress may go through the table: not when it runs over
+   * `mem` without a packet (its targets read no packet, as followChain runs them).
+   */
+  inline: boolean;
+  free: number[];
+}
+
+const linkers = new WeakMap<AddressSpace, Linker>();
+
+function linkerOf(space: AddressSpace): Linker {
+  let l = linkers.get(space);
+  if (l === undefined) {
+    const g = (value: string) => new WA.Global({ value, mutable: true }, value === 'i64' ? 0n : 0);
+    l = {
+      table: new WA.Table({ element: 'anyfunc', initial: 1 }), // slot 0: no program
+      next: g('i32'),
+      r1: g('i64'),
+      cnt: g('i32'),
+      pktBase: g('i32'),
+      pktLen: g('i32'),
+      depth: 0,
+      chain: undefined,
+      inline: true,
+      free: [],
+    };
+    linkers.set(space, l);
+  }
+  return l;
+}
+
 /** What a re-entrant run saves of the outer run and puts back afterwards. */
 interface Saved {
   frames: Uint8Array;
@@ -114,7 +171,6 @@ interface Saved {
   packet: { base: number; length: number } | undefined;
   stopped: boolean;
   stopValue: bigint;
-  chain: TailChain | undefined;
   pc: number;
 }
 
@@ -135,6 +191,13 @@ export class JitProgram implements PreparedProgram {
   #pkt!: { base: WasmGlobal; len: WasmGlobal };
   #count: WasmGlobal;
   #stop: WasmGlobal;
+  /** r0 of a stopped run (the module returns it); #stopValueSet mirrors it, to write it only on change. */
+  #stopValueG: WasmGlobal;
+  #stopValueSet = 0n;
+  #linker: Linker;
+  /** The program's slot in the linker's table (0: none yet). */
+  #slot = 0;
+  #prog: unknown;
   #regions: Region[];
   /** [lo, hi) of the main stack frames (saved around a re-entrant run). */
   #framesLo: number;
@@ -146,7 +209,6 @@ export class JitProgram implements PreparedProgram {
   #ctx: HelperContext;
   /** The helper context inside callbacks: no tail calls there. */
   #cbCtx: HelperContext;
-  #chain: TailChain | undefined;
   #codeBase: number;
   #pc = 0;
   #stopped = false;
@@ -162,6 +224,8 @@ export class JitProgram implements PreparedProgram {
     this.#budget = options.budget ?? DEFAULT_BUDGET;
     const space = options.memory ?? defaultAddressSpace();
     this.#space = space;
+    const linker = linkerOf(space);
+    this.#linker = linker;
 
     let slotCount = 0;
     let calls = false;
@@ -214,6 +278,7 @@ export class JitProgram implements PreparedProgram {
         siteBase: siteTable.base,
         epochAddr: FREE_EPOCH_ADDR,
         fastHelpers: new Set([...this.#helpers].filter(([, fn]) => fn.fast !== undefined).map(([id]) => id)),
+        tailHelper: [...this.#helpers].find(([, fn]) => fn.tailTarget !== undefined)?.[0],
       });
       t1 = performance.now();
       const module = new WA.Module(compiled.bytes);
@@ -222,7 +287,17 @@ export class JitProgram implements PreparedProgram {
         keyWords ? (BigInt(keyWords[1] >>> 0) << 32n) | BigInt(keyWords[0] >>> 0) : 0n,
       );
       instance = new WA.Instance(module, {
-        host: { ...this.#imports(compiled, codeBase, slotCount, siteTable.base), memory: space.memory, key },
+        host: {
+          ...this.#imports(compiled, codeBase, slotCount, siteTable.base),
+          memory: space.memory,
+          key,
+          chain: linker.table,
+          tail_next: linker.next,
+          tail_r1: linker.r1,
+          tail_cnt: linker.cnt,
+          tail_pkt_base: linker.pktBase,
+          tail_pkt_len: linker.pktLen,
+        },
       });
     } catch (e) {
       freeAll(space, regions);
@@ -235,6 +310,8 @@ export class JitProgram implements PreparedProgram {
     this.#regions = regions;
     const ex = instance.exports;
     this.#entry = ex.run as Entry;
+    this.#prog = ex.prog;
+    this.#stopValueG = ex.stop_value as WasmGlobal;
     this.#repeat = ex.repeat as Repeat;
     this.#cb = ex.cb as Callback | undefined;
     this.#pkt = { base: ex.pkt_base as WasmGlobal, len: ex.pkt_len as WasmGlobal };
@@ -256,12 +333,26 @@ export class JitProgram implements PreparedProgram {
       },
       callFunction,
       tailCall(target: PreparedProgram, r1: bigint): boolean {
-        const chain = self.#chain;
-        // chainTailCall's rule, without a closure per call
-        if (chain === undefined || chain.count >= MAX_TAIL_CALL_CNT) return false;
-        chain.count++;
-        chain.next = target;
-        chain.r1 = r1;
+        // chainTailCall's rule over the linker's count (a run without a chain starts it at the limit)
+        const l = self.#linker;
+        const cnt = l.cnt.value as number;
+        if (cnt >= MAX_TAIL_CALL_CNT) return false;
+        const chain = l.chain;
+        if (chain === undefined) return false;
+        l.cnt.value = cnt + 1;
+        if (l.depth === 1 && l.inline && target instanceof JitProgram && target.#link(l)) {
+          // inside WebAssembly: the run's `run` function calls the target through the table
+          const pkt = self.#packet;
+          target.#packet = pkt;
+          l.pktBase.value = pkt ? pkt.base : 0;
+          l.pktLen.value = pkt ? pkt.length : 0;
+          l.r1.value = r1;
+          l.next.value = target.#slot;
+        } else {
+          chain.next = target;
+          chain.r1 = r1;
+          l.next.value = -1;
+        }
         return true;
       },
     };
@@ -297,7 +388,13 @@ export class JitProgram implements PreparedProgram {
     if (input.mem !== undefined) memRegion = space.allocate(input.mem.length, 'mem', { init: input.mem });
     this.#busy = true;
     this.#stopped = false;
-    this.#chain = chain;
+    const l = this.#linker;
+    const outer = { cnt: l.cnt.value, next: l.next.value, chain: l.chain, inline: l.inline };
+    l.depth++;
+    l.cnt.value = chain === undefined ? MAX_TAIL_CALL_CNT : chain.count;
+    l.next.value = 0;
+    l.chain = chain;
+    l.inline = memRegion === undefined || input.packet !== undefined;
     try {
       const memBase = memRegion?.base ?? 0;
       const memLen = memRegion?.size ?? 0;
@@ -317,17 +414,19 @@ export class JitProgram implements PreparedProgram {
       } catch (e) {
         throw translate(e);
       }
-      const r0 = this.#stopped ? this.#stopValue : u64(out[0]);
-      const result: RunResult = { r0, insnCount: out[1] };
+      if (chain !== undefined) chain.count = l.cnt.value as number;
+      const result: RunResult = { r0: u64(out[0]), insnCount: out[1] };
       if (memRegion) result.mem = space.u8.slice(memRegion.base, memRegion.end);
       return result;
     } finally {
+      l.depth--;
+      l.cnt.value = outer.cnt;
+      l.next.value = outer.next;
+      l.chain = outer.chain;
+      l.inline = outer.inline;
       if (memRegion) space.freeRegion(memRegion);
       if (saved) this.#restore(saved);
-      else {
-        this.#busy = false;
-        this.#chain = undefined;
-      }
+      else this.#busy = false;
     }
   }
 
@@ -347,6 +446,8 @@ export class JitProgram implements PreparedProgram {
     let result: RunResult = { r0: 0n, insnCount: 0 };
     const chain = newChain();
     let pktSet = false;
+    const l = this.#linker;
+    const outer = { cnt: l.cnt.value, next: l.next.value, chain: l.chain, inline: l.inline };
     while (left > 0) {
       chain.count = 0;
       chain.next = undefined;
@@ -359,7 +460,10 @@ export class JitProgram implements PreparedProgram {
       }
       this.#busy = true;
       this.#stopped = false;
-      this.#chain = chain;
+      l.depth++;
+      l.next.value = 0;
+      l.chain = chain;
+      l.inline = true;
       let out: [bigint, number, number];
       try {
         out = this.#repeat(left, r1);
@@ -367,10 +471,15 @@ export class JitProgram implements PreparedProgram {
         throw translate(e);
       } finally {
         this.#busy = false;
-        this.#chain = undefined;
+        l.depth--;
+        chain.count = l.cnt.value as number;
+        l.cnt.value = outer.cnt;
+        l.next.value = outer.next;
+        l.chain = outer.chain;
+        l.inline = outer.inline;
       }
       left = out[2];
-      result = { r0: this.#stopped ? this.#stopValue : u64(out[0]), insnCount: out[1] };
+      result = { r0: u64(out[0]), insnCount: out[1] };
       if (chain.next !== undefined) {
         result = followChain(result, chain, input);
         pktSet = false;
@@ -384,6 +493,11 @@ export class JitProgram implements PreparedProgram {
     if (this.#disposed) return;
     this.#disposed = true;
     registry.unregister(this);
+    if (this.#slot !== 0) {
+      this.#linker.table.set(this.#slot, null);
+      this.#linker.free.push(this.#slot);
+      this.#slot = 0;
+    }
     freeAll(this.#space, this.#regions);
   }
 
@@ -401,6 +515,28 @@ export class JitProgram implements PreparedProgram {
     return `JitProgram(${this.source.length} insns, ${this.stats.wasmBytes} bytes of wasm)`;
   }
 
+  /** A helper stopped the program: the module returns (r0 = stop_value) after the call. */
+  #stopNow(): void {
+    this.#stopped = false;
+    this.#stop.value = 1;
+    const v = this.#stopValue;
+    if (v !== this.#stopValueSet) {
+      this.#stopValueG.value = v;
+      this.#stopValueSet = v;
+    }
+  }
+
+  /** Gives the program a slot in the linker's table (false: it cannot be a target in there). */
+  #link(l: Linker): boolean {
+    if (this.#linker !== l || this.#disposed) return false;
+    if (this.#slot === 0) {
+      const slot = l.free.pop() ?? l.table.grow(1);
+      l.table.set(slot, this.#prog);
+      this.#slot = slot;
+    }
+    return true;
+  }
+
   #save(): Saved {
     return {
       frames: this.#space.u8.slice(this.#framesLo, this.#framesHi),
@@ -410,7 +546,6 @@ export class JitProgram implements PreparedProgram {
       packet: this.#packet,
       stopped: this.#stopped,
       stopValue: this.#stopValue,
-      chain: this.#chain,
       pc: this.#pc,
     };
   }
@@ -423,7 +558,6 @@ export class JitProgram implements PreparedProgram {
     this.#packet = s.packet;
     this.#stopped = s.stopped;
     this.#stopValue = s.stopValue;
-    this.#chain = s.chain;
     this.#pc = s.pc;
     this.#stop.value = 0;
   }
@@ -507,7 +641,7 @@ export class JitProgram implements PreparedProgram {
         return fail(pc, `helper ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       if (typeof r !== 'bigint') fail(pc, `helper ${id} returned ${typeof r}, not a bigint`);
-      if (this.#stopped) this.#stop.value = 1;
+      if (this.#stopped) this.#stopNow();
       const pkt = this.#packet;
       if (pkt !== undefined) {
         // a helper may have moved or resized the packet
@@ -532,7 +666,7 @@ export class JitProgram implements PreparedProgram {
         }
         return fail(pc, `helper ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
       }
-      if (this.#stopped) this.#stop.value = 1;
+      if (this.#stopped) this.#stopNow();
       const pkt = this.#packet;
       if (pkt !== undefined) {
         this.#pkt.base.value = pkt.base;
@@ -541,7 +675,19 @@ export class JitProgram implements PreparedProgram {
       return r;
     };
     const lookups = compiled.lookups;
+    const tailTarget = [...helpers.values()].find((fn) => fn.tailTarget !== undefined)?.tailTarget;
+    const linker = this.#linker;
     return {
+      tail: (map: number, index: number): number => {
+        // a tail call the module can take itself: the outermost run on the space (no program's
+        // frames are live but the caller's), not a callback, the target a program of the table
+        const l = linker;
+        if (l.depth !== 1 || !l.inline || this.#cbLevel !== 0 || tailTarget === undefined) return 0;
+        const t = tailTarget(map, index);
+        if (!(t instanceof JitProgram) || !t.#link(l)) return 0;
+        t.#packet = this.#packet;
+        return t.#slot;
+      },
       helper: callHelper,
       fast: callFast,
       lookup: (k: number, lo: number, hi: number, pcFlag: number): number => {
@@ -600,7 +746,7 @@ export class JitProgram implements PreparedProgram {
         // an out-of-range LD_ABS/LD_IND: the kernel ends the program with r0 = 0
         this.#stopped = true;
         this.#stopValue = 0n;
-        this.#stop.value = 1;
+        this.#stopNow();
       },
       deep: (pc: number, depth: number) => fail(pc, `the call stack of ${depth + 2} frames is too deep`),
     };

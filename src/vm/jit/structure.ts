@@ -23,6 +23,13 @@ export interface GraphEmitter {
   body(x: number): void;
   /** Pushes an i32: non-zero to go to succ[x][0], zero to go to succ[x][1]. */
   cond(x: number): void;
+  /**
+   * How many copies of node x's code a loop of x alone (x is one of its own two successors) may
+   * run per trip back to the loop's start: 1 (the default) or more, each copy with its own exit
+   * test, so the semantics are exactly the loop's. Fewer back edges: fewer of the engine's
+   * interrupt checks, more room for its scheduler.
+   */
+  unroll?(x: number): number;
 }
 
 export interface StructureResult {
@@ -164,6 +171,24 @@ export function structure(
       return;
     }
     const [t, f] = s;
+    const copies = (t === x) !== (f === x) && em.unroll ? em.unroll(x) : 1;
+    if (copies > 1) {
+      // body; (cond; exit if leaving; body) x (copies - 1); cond; br_if loop — then the exit
+      const back = t === x;
+      w.block();
+      for (let k = 1; k < copies; k++) {
+        em.cond(x);
+        if (back) w.op(Op.i32_eqz);
+        w.brIf(0);
+        em.body(x);
+      }
+      em.cond(x);
+      if (!back) w.op(Op.i32_eqz);
+      w.brIf(brIndex(x, x, d + 1));
+      w.op(Op.end);
+      branch(x, back ? f : t, d);
+      return;
+    }
     em.cond(x);
     if (isBr(x, t)) {
       w.brIf(brIndex(x, t, d));

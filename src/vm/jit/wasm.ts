@@ -109,6 +109,7 @@ export const Op = {
   i64_extend_i32_s: 0xac,
   i64_extend_i32_u: 0xad,
   i64_trunc_f64_s: 0xb0,
+  f64_add: 0xa0,
   f64_convert_i64_u: 0xba,
   i32_extend8_s: 0xc0,
   i32_extend16_s: 0xc1,
@@ -301,6 +302,11 @@ export interface ModuleSpec {
   globals: { type: number; mutable: boolean; init: number }[];
   /** Defined functions: type index and body (locals + code, without the size prefix). */
   funcs: { type: number; locals: number[]; body: Uint8Array }[];
+  /**
+   * An imported funcref table (module, name): table 0 when present, the module's own `table` then
+   * being table 1.
+   */
+  importTable?: { module: string; name: string };
   /** A funcref table initialised with these function indices (for call_indirect). */
   table?: number[];
   exports: { name: string; kind: 'func' | 'global'; index: number }[];
@@ -334,7 +340,7 @@ export function writeModule(spec: ModuleSpec): Uint8Array {
   section(out, 1, types);
 
   const imports = new ByteWriter();
-  imports.u32(spec.imports.length + 1 + spec.importGlobals.length);
+  imports.u32(spec.imports.length + 1 + (spec.importTable ? 1 : 0) + spec.importGlobals.length);
   for (const i of spec.imports) {
     imports.name(i.module);
     imports.name(i.name);
@@ -346,6 +352,14 @@ export function writeModule(spec: ModuleSpec): Uint8Array {
   imports.byte(0x02);
   imports.byte(0x00); // limits: min only
   imports.u32(0);
+  if (spec.importTable) {
+    imports.name(spec.importTable.module);
+    imports.name(spec.importTable.name);
+    imports.byte(0x01);
+    imports.byte(FUNCREF);
+    imports.byte(0x00); // limits: min only
+    imports.u32(0);
+  }
   for (const g of spec.importGlobals) {
     imports.name(g.module);
     imports.name(g.name);
@@ -402,10 +416,14 @@ export function writeModule(spec: ModuleSpec): Uint8Array {
   if (spec.table && spec.table.length > 0) {
     const elems = new ByteWriter();
     elems.u32(1);
-    elems.u32(0); // active, table 0, expression offset, vec(funcidx)
+    if (spec.importTable) {
+      elems.u32(2); // active, table 1: table index, expression offset, elemkind funcref, vec(funcidx)
+      elems.u32(1);
+    } else elems.u32(0); // active, table 0, expression offset, vec(funcidx)
     elems.byte(Op.i32_const);
     elems.s32(0);
     elems.byte(Op.end);
+    if (spec.importTable) elems.byte(0x00);
     elems.u32(spec.table.length);
     for (const f of spec.table) elems.u32(f);
     section(out, 9, elems);
