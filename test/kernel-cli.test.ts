@@ -1,12 +1,22 @@
 /**
  * tsbpf's bpftool-style commands against the running kernel, compared with bpftool itself on the same
- * objects: `prog show/list`, `map show/dump/lookup/getnext/update/delete/pin/freeze`, `link list`,
+ * objects: `prog show/list/dump xlated`, `map show/dump/lookup/getnext/update/delete/pin/freeze` (with
+ * BTF-formatted values, from the fixtures and from a C file built here covering every BTF kind), `link list`,
  * `feature probe`, and `load OBJ --attach` printing ring-buffer records. Plain output must be the same
  * text, JSON the same keys and values (loaded_at may differ by the second it was computed in).
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import type { Command } from '../src/cli/command.js';
 import { featureCommand } from '../src/cli/commands/feature.js';
@@ -43,6 +53,12 @@ async function tsbpf(cmd: Command, args: string[]): Promise<{ out: string; err: 
 }
 
 const bpftool = (args: string[]) => execFileSync('bpftool', args, { encoding: 'utf8' });
+/** bpftool's stdout and exit status, also when it fails. */
+const bpftoolRun = (args: string[]) => {
+  const r = spawnSync('bpftool', args, { encoding: 'utf8' });
+  return { out: r.stdout, status: r.status };
+};
+const hasClang = spawnSync('clang', ['--version']).status === 0;
 /** loaded_at is computed from the boot clock by both tools: equal up to the second boundary. */
 const normTime = (s: string) =>
   s.replace(/loaded_at \S+/g, 'loaded_at T').replace(/"loaded_at":\d+/g, '"loaded_at":0');
@@ -115,15 +131,32 @@ describe('kernel CLI (bpftool words)', { skip }, () => {
     cases.push(['lookup', 'id', idOf('m_array'), 'key', '0x02', '0x00', '0x00', '0x00']);
     cases.push(['getnext', 'id', idOf('m_array'), 'key', '1', '0', '0', '0']);
     cases.push(['getnext', 'id', idOf('m_array')]);
+    // maps with BTF (formatted entries), per-CPU values, empty maps, maps without keys, lookups that fail
+    c.map('m_hash').update(
+      new Uint8Array([1, 0, 0, 0]),
+      new Uint8Array([5, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]),
+    );
+    for (const name of [
+      'm_hash',
+      'm_pcpu_array',
+      'm_pcpu_hash',
+      'm_lpm',
+      'm_queue',
+      'm_ringbuf',
+      'm_prog_array',
+    ])
+      cases.push(['dump', 'id', idOf(name)]);
+    cases.push(['lookup', 'id', idOf('m_hash'), 'key', '1', '0', '0', '0']);
+    cases.push(['lookup', 'id', idOf('m_hash'), 'key', '2', '0', '0', '0']);
+    cases.push(['lookup', 'id', idOf('m_pcpu_array'), 'key', '1', '0', '0', '0']);
+    cases.push(['lookup', 'id', idOf('m_sockmap'), 'key', '0', '0', '0', '0']);
     for (const args of cases) {
-      const ours = await tsbpf(mapCommand, args);
-      assert.equal(ours.out, bpftool(['map', ...args]), `map ${args.join(' ')}`);
-      const oursJ = await tsbpf(mapCommand, [...args, '-j']);
-      assert.deepEqual(
-        JSON.parse(oursJ.out),
-        JSON.parse(bpftool(['-j', 'map', ...args])),
-        `-j map ${args.join(' ')}`,
-      );
+      for (const flags of [[], ['-j'], ['-p']]) {
+        const ours = await tsbpf(mapCommand, [...args, ...flags]);
+        const theirs = bpftoolRun([...flags, 'map', ...args]);
+        assert.equal(ours.out, theirs.out, `${flags.join(' ')} map ${args.join(' ')}`);
+        assert.equal(ours.status, theirs.status, `exit status of ${flags.join(' ')} map ${args.join(' ')}`);
+      }
     }
   });
 
@@ -213,13 +246,107 @@ describe('kernel CLI (bpftool words)', { skip }, () => {
         const o = ours.find((l) => l.prog_id === rawId);
         const t = theirs.find((l) => l.prog_id === rawId);
         assert.ok(o && t);
-        assert.equal(o.id, t.id);
-        assert.equal(o.type, t.type);
+        assert.deepEqual(o, t, 'the same fields (tp_name of a raw_tracepoint link)');
+        const block = (text: string) =>
+          new RegExp(`^${o.id}: .*\\n(\\t.*\\n)?`, 'm').exec(text)?.[0] ?? `no link ${o.id}`;
+        assert.equal(block((await tsbpf(linkCommand, ['list'])).out), block(bpftool(['link', 'list'])));
       } finally {
         raw.close();
       }
     } finally {
       tp.close();
+    }
+  });
+
+  it('BTF-formatted values, long program names and xlated dumps: the same text as bpftool', {
+    skip: hasClang ? false : 'clang is not installed (builds the test object)',
+  }, async () => {
+    const dir = mkdtempSync(`${tmpdir()}/tsbpf-kcli-`);
+    try {
+      writeFileSync(`${dir}/kinds.c`, KINDS_C);
+      execFileSync('clang', [
+        '-O2',
+        '-g',
+        '-target',
+        'bpf',
+        '-I/usr/include/x86_64-linux-gnu',
+        '-c',
+        `${dir}/kinds.c`,
+        '-o',
+        `${dir}/kinds.o`,
+      ]);
+      const k = kernelBackend.load(
+        readObject(new Uint8Array(readFileSync(`${dir}/kinds.o`)), { path: 'kinds.o' }),
+      );
+      try {
+        const h = k.map('kinds_hash');
+        const v = new Uint8Array(h.valueSize);
+        v.set([104, 105]); // "hi"
+        for (let i = 8; i < v.length; i++) v[i] = (i * 37) & 0xff;
+        h.update(new Uint8Array([1, 0, 0, 0, 2, 0, 3, 4]), v);
+        const v2 = new Uint8Array(h.valueSize).fill(0xff);
+        v2.set([97, 92, 98, 34, 99, 39, 0, 0]); // a\b"c' : bpftool's escapes
+        h.update(new Uint8Array([9, 0, 0, 0, 0, 0, 0x41, 0x22]), v2);
+        const pc = k.map('pcpu_flags');
+        pc.update(new Uint8Array(4), new Uint8Array(pc.valueBufferSize).fill(0xa5));
+        const cases: string[][] = [];
+        for (const name of [
+          'kinds_hash',
+          'pcpu_flags',
+          'floats',
+          'kinds.rodata',
+          'kinds.data',
+          'kinds.bss',
+        ]) {
+          const m = k.map(name);
+          cases.push(['map', 'dump', 'id', String(m.id)]);
+          cases.push([
+            'map',
+            'lookup',
+            'id',
+            String(m.id),
+            'key',
+            ...Array.from({ length: m.keySize }, () => '0'),
+          ]);
+        }
+        cases.push([
+          'map',
+          'lookup',
+          'id',
+          String(h.id),
+          'key',
+          '9',
+          '0',
+          '0',
+          '0',
+          '0',
+          '0',
+          '0x41',
+          '0x22',
+        ]);
+        const prog = String(k.program('xdp_program_with_a_long_name').info().id);
+        cases.push(['prog', 'show', 'id', prog]);
+        for (const opt of [[], ['linum'], ['opcodes']])
+          cases.push(['prog', 'dump', 'xlated', 'id', prog, ...opt]);
+        for (const [what, ...args] of cases) {
+          const cmd = what === 'map' ? mapCommand : progCommand;
+          for (const flags of [[], ['-j'], ['-p']]) {
+            const ours = await tsbpf(cmd, [...args, ...flags]);
+            const theirs = bpftoolRun([...flags, what as string, ...args]);
+            const label = `${flags.join(' ')} ${what} ${args.join(' ')}`;
+            assert.equal(normTime(ours.out), normTime(theirs.out), label);
+            assert.equal(ours.status, theirs.status, `exit status of ${label}`);
+          }
+        }
+        assert.match(
+          (await tsbpf(progCommand, ['show', 'id', prog])).out,
+          /name xdp_program_with_a_long_name /,
+        );
+      } finally {
+        k.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -255,3 +382,61 @@ describe('kernel CLI (bpftool words)', { skip }, () => {
     assert.ok(!existsSync('/sys/fs/bpf/events'));
   });
 });
+
+/** Every kind of BTF value bpftool formats, global data, a long program name and a subprogram. */
+const KINDS_C = `#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+enum color { RED, GREEN = 5, BLUE = -1 };
+enum big : unsigned long long { HUGE = 0x123456789abcdefULL, SMALL = 1 };
+typedef unsigned int u32_t;
+struct flags { unsigned int a : 3, b : 5; int c : 7; unsigned long long d : 33; };
+union u { __u32 x; __u8 bytes[4]; };
+struct kinds {
+  char name[8];
+  char raw[4];
+  signed char sc;
+  unsigned char uc;
+  _Bool ok;
+  short s;
+  unsigned short us;
+  int i;
+  long long ll;
+  enum color col;
+  enum big bg;
+  u32_t td;
+  struct flags f;
+  union u un;
+  void *ptr;
+  unsigned __int128 wide;
+  __u32 arr2[2][2];
+  struct { __u16 lo, hi; } anon;
+};
+struct key2 { __u32 a; __u16 b; __u8 c[2]; };
+
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4); __type(key, struct key2); __type(value, struct kinds); } kinds_hash SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, struct flags); } pcpu_flags SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 2); __type(key, __u32); __type(value, float); } floats SEC(".maps");
+
+const volatile __u32 cfg_threshold = 100;
+const volatile char cfg_name[6] = "tsbpf";
+__u64 counter = 7;
+enum color last_color = GREEN;
+struct flags zero_flags;
+__u32 hist[3];
+
+static __attribute__((noinline)) int helper_with_a_long_name(int x) { return x * 2 + (int)counter; }
+
+SEC("xdp")
+int xdp_program_with_a_long_name(struct xdp_md *ctx) {
+  struct key2 k = {1, 2, {3, 4}};
+  struct kinds *v = bpf_map_lookup_elem(&kinds_hash, &k);
+  if (v) v->i++;
+  hist[ctx->ingress_ifindex & 1]++;
+  counter++;
+  if (cfg_name[0] != 't') return XDP_ABORTED;
+  return helper_with_a_long_name(cfg_threshold) > 3 ? XDP_PASS : XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;

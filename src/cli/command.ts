@@ -17,6 +17,8 @@ export interface Command {
   summary: string;
   /** Full help text: synopsis line first, then options. */
   usage: string;
+  /** The command reads -h/--help itself (its arguments pass through to a script or tool). */
+  ownHelp?: boolean;
   /** Returns the process exit status. */
   run(argv: string[], io: Io): Promise<number>;
 }

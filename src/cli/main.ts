@@ -16,6 +16,8 @@ import { objectCommand } from './commands/object.js';
 import { progCommand } from './commands/prog.js';
 import { runCommand } from './commands/run.js';
 import { runRawCommand } from './commands/run-raw.js';
+import { toolCommand } from './commands/tool.js';
+import { traceCommand } from './commands/trace.js';
 import { verifyCommand } from './commands/verify.js';
 
 const COMMANDS: readonly Command[] = [
@@ -26,6 +28,8 @@ const COMMANDS: readonly Command[] = [
   verifyCommand,
   runCommand,
   runRawCommand,
+  traceCommand,
+  toolCommand,
   progCommand,
   mapCommand,
   linkCommand,
@@ -65,7 +69,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.stderr(`tsbpf: unknown command '${name}'\n\n${overview()}`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (!command.ownHelp && (rest.includes('--help') || rest.includes('-h'))) {
     io.stdout(command.usage);
     return 0;
   }

@@ -83,7 +83,9 @@ export class KernelProgram implements Program {
   }
 
   testRun(options: TestRunOptions = {}): TestRunResult {
-    return testRun(this.fd, options);
+    // raw_tracepoint and syscall test runs take ctx_in only: ctx_out or a repeat count is EINVAL.
+    const ctxOnly = this.type === 'raw_tracepoint' || this.type === 'syscall';
+    return testRun(this.fd, ctxOnly ? { ...options, ctxOut: false, repeat: options.repeat ?? 0 } : options);
   }
 
   info(): ProgramInfo {

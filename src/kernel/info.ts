@@ -321,3 +321,84 @@ export function withFdById<T>(kind: ObjectKind, id: number, fn: (fd: number) => 
     closeFd(fd);
   }
 }
+
+/** The raw bytes of a BTF object in the kernel (struct bpf_btf_info's btf buffer). */
+export function btfBytesByFd(fd: number): Uint8Array {
+  const { size } = btfInfoByFd(fd);
+  const data = kernelBuffer(Math.max(size, 1));
+  const info = kernelBuffer(40);
+  const w = new DataView(info.buffer);
+  w.setBigUint64(0, addressOf(data), true);
+  w.setUint32(8, size, true);
+  infoByFd(fd, info, [data]);
+  return data.slice(0, size);
+}
+
+/** A bpf_func_info record: the instruction a function starts at and its BTF FUNC type. */
+export interface ProgFuncInfo {
+  insnOff: number;
+  typeId: number;
+}
+
+/** A bpf_line_info record: strings are offsets into the program's BTF string section. */
+export interface ProgLineInfo {
+  insnOff: number;
+  fileNameOff: number;
+  lineOff: number;
+  line: number;
+  col: number;
+}
+
+/** The program's func_info and (xlated) line_info records, empty when it was loaded without BTF. */
+export function progBtfInfo(fd: number): {
+  btfId: number;
+  funcInfo: ProgFuncInfo[];
+  lineInfo: ProgLineInfo[];
+} {
+  const first = infoByFd(fd, kernelBuffer(PI));
+  const btfId = first.getUint32(128, true);
+  const nf = first.getUint32(144, true);
+  const nl = first.getUint32(148, true);
+  if (!btfId || (nf === 0 && nl === 0)) return { btfId, funcInfo: [], lineInfo: [] };
+  const fi = kernelBuffer(Math.max(nf * 8, 8));
+  const li = kernelBuffer(Math.max(nl * 16, 16));
+  const info = kernelBuffer(PI);
+  const w = new DataView(info.buffer);
+  w.setUint32(132, 8, true);
+  w.setBigUint64(136, addressOf(fi), true);
+  w.setUint32(144, nf, true);
+  w.setUint32(148, nl, true);
+  w.setBigUint64(152, addressOf(li), true);
+  w.setUint32(172, 16, true);
+  infoByFd(fd, info, [fi, li]);
+  const fv = new DataView(fi.buffer);
+  const lv = new DataView(li.buffer);
+  return {
+    btfId,
+    funcInfo: Array.from({ length: nf }, (_, i) => ({
+      insnOff: fv.getUint32(i * 8, true),
+      typeId: fv.getUint32(i * 8 + 4, true),
+    })),
+    lineInfo: Array.from({ length: nl }, (_, i) => {
+      const lc = lv.getUint32(i * 16 + 12, true);
+      return {
+        insnOff: lv.getUint32(i * 16, true),
+        fileNameOff: lv.getUint32(i * 16 + 4, true),
+        lineOff: lv.getUint32(i * 16 + 8, true),
+        line: lc >>> 10,
+        col: lc & 0x3ff,
+      };
+    }),
+  };
+}
+
+/** A raw_tracepoint link's tracepoint name (bpf_link_info.raw_tracepoint.tp_name). */
+export function linkRawTpName(fd: number): string {
+  const name = kernelBuffer(256);
+  const info = kernelBuffer(96);
+  const w = new DataView(info.buffer);
+  w.setBigUint64(16, addressOf(name), true);
+  w.setUint32(24, 256, true);
+  infoByFd(fd, info, [name]);
+  return cString(name);
+}

@@ -9,6 +9,7 @@ import {
   fdById,
   type LinkInfo,
   linkInfoByFd,
+  linkRawTpName,
   objectIds,
   objGet,
   objPin,
@@ -29,11 +30,13 @@ function progType(progId: number): string | undefined {
 }
 
 /** The link's type-specific fields, as bpftool names them. */
-function details(info: LinkInfo): Record<string, unknown> {
+function details(info: LinkInfo, fd: number): Record<string, unknown> {
   const v = info.extra;
   const type = LINK_TYPES[info.type];
   const at = (n: number) => ATTACH_TYPES[n] ?? n;
   switch (type) {
+    case 'raw_tracepoint':
+      return { tp_name: linkRawTpName(fd) };
     case 'cgroup':
       return { cgroup_id: Number(v.getBigUint64(0, true)), attach_type: at(v.getUint32(8, true)) };
     case 'xdp':
@@ -54,19 +57,24 @@ function details(info: LinkInfo): Record<string, unknown> {
   }
 }
 
-function linkJson(info: LinkInfo): Record<string, unknown> {
-  return { id: info.id, type: LINK_TYPES[info.type] ?? info.type, prog_id: info.progId, ...details(info) };
+function linkJson(info: LinkInfo, fd: number): Record<string, unknown> {
+  return {
+    id: info.id,
+    type: LINK_TYPES[info.type] ?? info.type,
+    prog_id: info.progId,
+    ...details(info, fd),
+  };
 }
 
-function linkPlain(info: LinkInfo): string {
+function linkPlain(info: LinkInfo, fd: number): string {
   let s = `${info.id}: ${LINK_TYPES[info.type] ?? `type ${info.type}`}  prog ${info.progId}  \n`;
-  const d = details(info);
+  const d = details(info, fd);
   const pt = progType(info.progId);
   const parts: string[] = [];
   if (LINK_TYPES[info.type] === 'tracing' && pt) parts.push(`prog_type ${pt}`);
   for (const [k, val] of Object.entries(d)) {
     if (k === 'target_obj_id' || k === 'target_btf_id') continue;
-    parts.push(`${k} ${val}`);
+    parts.push(k === 'tp_name' ? `tp '${val}'` : `${k} ${val}`);
   }
   if (parts.length) s += `\t${parts.join('  ')}  \n`;
   return s;
@@ -83,8 +91,8 @@ function show(args: string[], io: Io, json: boolean, pretty: boolean): number {
   const out: Record<string, unknown>[] = [];
   const emit = (fd: number) => {
     const info = linkInfoByFd(fd);
-    if (json) out.push(linkJson(info));
-    else io.stdout(linkPlain(info));
+    if (json) out.push(linkJson(info, fd));
+    else io.stdout(linkPlain(info, fd));
   };
   if (args.length > 0) {
     const fd = select(args);

@@ -2,16 +2,22 @@
  * `tsbpf map`: bpftool's `map` subcommands on the running kernel, with bpftool's words, fields and JSON
  * keys: list|show [MAP], create, dump, lookup, update, delete, getnext, pin, freeze. MAP is `id N`,
  * `pinned PATH` or `name NAME`; keys and values are bytes (`key 0x01 0x00 0x00 0x00`, `key hex 01 00 00 00`).
- * Dumps print bytes (bpftool's form for maps without BTF).
+ * Dumps and lookups of maps with BTF print the BTF-formatted entries as bpftool does (plain text: the
+ * pretty JSON of the formatted values; -j: the hex bytes plus "formatted").
  */
+
+import type { Btf } from '../../btf/btf.js';
+import { dumpBtfValue, hexDataJson, JsonWriter } from '../../btf/dump-value.js';
 import { mapTypeById, mapTypeByName } from '../../catalog/map-types.js';
 import { programTypeById } from '../../catalog/program-types.js';
-import { TsbpfError } from '../../errors.js';
+import { isTsbpfError, TsbpfError } from '../../errors.js';
+import { loadBtfById } from '../../kernel/btf-info.js';
+import { kernelBtf } from '../../kernel/btf-load.js';
 import { fdById, fdInfo, type MapInfoFull, mapInfoFull, objectIds, objPin } from '../../kernel/info.js';
 import { KernelMap } from '../../kernel/map.js';
 import { closeFd } from '../../kernel/program.js';
 import type { Command, Io } from '../command.js';
-import { fprintHex, jsonFlags, printJson, selectObjects } from './prog.js';
+import { bpftoolErrors, fprintHex, jsonFlags, printJson, selectObjects } from './prog.js';
 
 const hexArr = (b: Uint8Array) => Array.from(b, (x) => `0x${x.toString(16).padStart(2, '0')}`);
 
@@ -45,19 +51,16 @@ function mapPlain(info: MapInfoFull, fd: number): string {
   s += `\tkey ${info.keySize}B  value ${info.valueSize}B  max_entries ${info.maxEntries}`;
   const memlock = fi.get('memlock');
   if (memlock !== undefined) s += `  memlock ${memlock}B`;
-  let header = false;
   if (info.type === 3) {
     const opt = fi.get('owner_prog_type');
     const jited = fi.get('owner_jited');
-    if (opt !== undefined || jited !== undefined) {
-      s += '\n\t';
-      header = true;
-    }
+    if (opt !== undefined || jited !== undefined) s += '\n\t';
     if (opt !== undefined) s += `owner_prog_type ${programTypeById(Number(opt))?.name ?? opt}  `;
     if (jited !== undefined) s += `owner${Number(jited) ? '' : ' not'} jited`;
   }
-  if (Number(fi.get('frozen') ?? 0)) s += `${header ? '  ' : '\n\t'}frozen`;
-  if (info.btfId) s += `\n\tbtf_id ${info.btfId}`;
+  const frozen = Number(fi.get('frozen') ?? 0) !== 0;
+  if (info.btfId || frozen)
+    s += `\n\t${info.btfId ? `btf_id ${info.btfId}` : ''}${frozen ? `${info.btfId ? '  ' : ''}frozen` : ''}`;
   return `${s}\n`;
 }
 
@@ -89,25 +92,154 @@ function entryPlain(m: KernelMap, key: Uint8Array, value: Uint8Array): string {
   if (!m.perCpu) {
     const breakNames = m.keySize > 16 || m.valueSize > 16;
     const single = m.keySize + m.valueSize <= 24 && !breakNames;
-    return `key:${breakNames ? '\n' : ' '}${fprintHex(key)}${single ? '  ' : '\n'}value:${breakNames ? '\n' : ' '}${fprintHex(value)}\n`;
+    let s = '';
+    if (m.keySize) s += `key:${breakNames ? '\n' : ' '}${fprintHex(key)}${single ? '  ' : '\n'}`;
+    if (m.valueSize) s += `value:${breakNames ? '\n' : ' '}${fprintHex(value.subarray(0, m.valueSize))}`;
+    return `${s}\n`;
   }
-  let s = `key:\n${fprintHex(key)}\n`;
+  let s = m.keySize ? `key:\n${fprintHex(key)}\n` : '';
   const step = (m.valueSize + 7) & ~7;
-  for (let c = 0; c < m.cpus; c++)
-    s += `value (CPU ${String(c).padStart(2, '0')}):${m.valueSize > 16 ? '\n' : ' '}${fprintHex(value.subarray(c * step, c * step + m.valueSize))}\n`;
+  if (m.valueSize)
+    for (let c = 0; c < m.cpus; c++)
+      s += `value (CPU ${String(c).padStart(2, '0')}):${m.valueSize > 16 ? '\n' : ' '}${fprintHex(value.subarray(c * step, c * step + m.valueSize))}\n`;
   return s;
 }
 
-function entryJson(m: KernelMap, key: Uint8Array, value: Uint8Array): Record<string, unknown> {
-  if (!m.perCpu) return { key: hexArr(key), value: hexArr(value) };
-  const step = (m.valueSize + 7) & ~7;
-  return {
-    key: hexArr(key),
-    values: Array.from({ length: m.cpus }, (_, c) => ({
-      cpu: c,
-      value: hexArr(value.subarray(c * step, c * step + m.valueSize)),
-    })),
-  };
+/** bpftool's do_dump_btf: `{ "key": K, "value": V }` (or `"values": [{ "cpu": N, "value": V }]`) from BTF. */
+function dumpBtfKv(
+  w: JsonWriter,
+  btf: Btf,
+  info: MapInfoFull,
+  m: KernelMap,
+  key: Uint8Array,
+  value: Uint8Array,
+  plainText: boolean,
+): void {
+  const o = { plainText };
+  w.startObject();
+  let r = 0;
+  if (info.btfKeyTypeId) {
+    w.name('key');
+    r = dumpBtfValue(w, btf, info.btfKeyTypeId, key, 0, o);
+  }
+  if (!r) {
+    const vid = info.btfVmlinuxValueTypeId || info.btfValueTypeId;
+    if (!m.perCpu) {
+      w.name('value');
+      dumpBtfValue(w, btf, vid, value, 0, o);
+    } else {
+      w.name('values');
+      w.startArray();
+      const step = (m.valueSize + 7) & ~7;
+      for (let c = 0; c < m.cpus; c++) {
+        w.startObject();
+        w.name('cpu');
+        w.raw(String(c));
+        w.name('value');
+        r = dumpBtfValue(w, btf, vid, value.subarray(c * step, c * step + m.valueSize), 0, o);
+        w.endObject();
+        if (r) break;
+      }
+      w.endArray();
+    }
+  }
+  w.endObject();
+}
+
+/** bpftool's print_entry_json: the bytes in hex, and the BTF-formatted entry under "formatted". */
+function entryJson(
+  w: JsonWriter,
+  m: KernelMap,
+  info: MapInfoFull,
+  btf: Btf | undefined,
+  key: Uint8Array,
+  value: Uint8Array,
+): void {
+  w.startObject();
+  w.name('key');
+  hexDataJson(w, key.subarray(0, m.keySize));
+  if (!m.perCpu) {
+    w.name('value');
+    hexDataJson(w, value.subarray(0, m.valueSize));
+  } else {
+    const step = (m.valueSize + 7) & ~7;
+    w.name('values');
+    w.startArray();
+    for (let c = 0; c < m.cpus; c++) {
+      w.startObject();
+      w.name('cpu');
+      w.raw(String(c));
+      w.name('value');
+      hexDataJson(w, value.subarray(c * step, c * step + m.valueSize));
+      w.endObject();
+    }
+    w.endArray();
+  }
+  if (btf) {
+    w.name('formatted');
+    dumpBtfKv(w, btf, info, m, key, value, false);
+  }
+  w.endObject();
+}
+
+/** bpftool's get_map_kv_btf: the BTF to format entries with (vmlinux for struct_ops values). */
+function mapKvBtf(info: MapInfoFull): Btf | undefined {
+  if (info.btfVmlinuxValueTypeId) return kernelBtf();
+  if (!info.btfValueTypeId) return undefined;
+  try {
+    return loadBtfById(info.btfId);
+  } catch (e) {
+    throw new TsbpfError('kernel', 'failed to get btf', { errno: errnoOf(e) ?? 3 });
+  }
+}
+
+const errnoOf = (e: unknown): number | undefined =>
+  isTsbpfError(e) && typeof e.details.errno === 'number' ? e.details.errno : undefined;
+
+/** strerror(3) for the errnos map operations return. */
+const STRERROR: Record<number, string> = {
+  1: 'Operation not permitted',
+  2: 'No such file or directory',
+  7: 'Argument list too long',
+  9: 'Bad file descriptor',
+  12: 'Cannot allocate memory',
+  13: 'Permission denied',
+  14: 'Bad address',
+  16: 'Device or resource busy',
+  22: 'Invalid argument',
+  28: 'No space left on device',
+  95: 'Operation not supported',
+  524: 'Unknown error 524',
+};
+export const strerror = (e: number) => STRERROR[e] ?? `Unknown error ${e}`;
+
+const isMapOfMaps = (t: number) => t === 12 || t === 13;
+
+/** print_entry_error: a failed lookup inside a dump (silent for map-of-maps and prog arrays). */
+function entryError(
+  w: JsonWriter | undefined,
+  json: boolean,
+  m: KernelMap,
+  key: Uint8Array,
+  errno: number,
+): string {
+  if ((isMapOfMaps(m.type) || m.type === 3) && errno === 2) return '';
+  if (json && w) {
+    w.startObject();
+    w.name('key');
+    hexDataJson(w, key);
+    w.name('value');
+    w.startObject();
+    w.name('error');
+    w.string(strerror(errno));
+    w.endObject();
+    w.endObject();
+    return '';
+  }
+  const msg = errno === 2 ? '<no entry>' : errno === 28 && m.type === 20 ? '<cannot read>' : strerror(errno);
+  const breakNames = m.keySize > 16 || msg.length > 16;
+  const single = m.keySize + msg.length <= 24 && !breakNames;
+  return `key:${breakNames ? '\n' : ' '}${fprintHex(key)}${single ? '  ' : '\n'}value:${breakNames ? '\n' : ' '}${msg}\n`;
 }
 
 function openOne(args: string[]): { map: KernelMap; rest: string[] } {
@@ -133,7 +265,7 @@ function show(args: string[], io: Io, json: boolean, pretty: boolean): number {
     } finally {
       for (const fd of fds) closeFd(fd);
     }
-    if (json) printJson(io, args[0] === 'name' ? out : out[0], pretty);
+    if (json) printJson(io, fds.length > 1 ? out : out[0], pretty);
     return 0;
   }
   for (const id of objectIds('map')) {
@@ -153,42 +285,93 @@ function show(args: string[], io: Io, json: boolean, pretty: boolean): number {
   return 0;
 }
 
+/** bpftool's exit status for a negative errno returned from a command. */
+const status = (errno: number) => -errno & 0xff;
+
 function dump(args: string[], io: Io, json: boolean, pretty: boolean): number {
   const { map } = openOne(args);
   try {
-    const out: Record<string, unknown>[] = [];
+    const info = mapInfoFull(map.fd);
+    // plain text with BTF is bpftool's pretty JSON of the formatted entries
+    const w = json ? new JsonWriter(pretty) : info.btfId ? new JsonWriter(true) : undefined;
+    const btf = w ? mapKvBtf(info) : undefined;
     let n = 0;
     let text = '';
-    if (map.type === 22 || map.type === 23 || map.type === 27 || map.type === 31 || map.type === 30)
-      throw new TsbpfError('kernel', `can't dump a map of type ${map.typeName}: it has no keys`);
-    for (const key of map.keys()) {
-      const value = map.lookup(key);
-      if (!value) continue;
+    let err = 0;
+    w?.startArray();
+    let prev: Uint8Array | undefined;
+    for (;;) {
+      let key: Uint8Array | undefined;
+      try {
+        key = map.nextKey(prev);
+      } catch (e) {
+        err = errnoOf(e) ?? 22;
+        break;
+      }
+      if (!key) break;
+      prev = key;
+      let value: Uint8Array | undefined;
+      let lookupErr = 0;
+      try {
+        value = map.lookup(key);
+        if (!value) lookupErr = 2;
+      } catch (e) {
+        lookupErr = errnoOf(e) ?? 22;
+      }
+      if (!value) {
+        const t = entryError(w, json, map, key, lookupErr);
+        if (w) w.passthrough(t);
+        else text += t;
+        continue;
+      }
       n++;
-      if (json) out.push(entryJson(map, key, value));
+      if (json && w) entryJson(w, map, info, btf, key, value);
+      else if (w && btf) dumpBtfKv(w, btf, info, map, key, value, true);
+      else if (w) w.passthrough(entryPlain(map, key, value));
       else text += entryPlain(map, key, value);
     }
-    if (json) printJson(io, out, pretty);
-    else io.stdout(`${text}Found ${n} element${n !== 1 ? 's' : ''}\n`);
+    if (w) {
+      w.endArray();
+      io.stdout(w.finish());
+    } else io.stdout(`${text}Found ${n} element${n !== 1 ? 's' : ''}\n`);
+    return err ? status(err) : 0;
   } finally {
     map.close();
   }
-  return 0;
 }
 
 function lookup(args: string[], io: Io, json: boolean, pretty: boolean): number {
   const { map, rest } = openOne(args);
   try {
-    if (rest[0] !== 'key') throw new TsbpfError('usage', "expected 'key'");
-    const { bytes: key } = parseBytes(rest.slice(1), map.keySize, 'key');
-    const value = map.lookup(key);
+    const info = mapInfoFull(map.fd);
+    let key: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+    if (map.keySize) {
+      if (rest[0] !== 'key') throw new TsbpfError('usage', 'did not find key');
+      key = parseBytes(rest.slice(1), map.keySize, 'key').bytes;
+    }
+    let value: Uint8Array | undefined;
+    try {
+      value = map.keySize ? map.lookup(key) : map.peek();
+    } catch (e) {
+      const errno = errnoOf(e);
+      if (errno === undefined) throw e;
+      throw new TsbpfError('kernel', `lookup failed: ${strerror(errno)}`, { errno });
+    }
     if (!value) {
       if (json) io.stdout('null\n');
-      else io.stdout(`Key:\n${fprintHex(key)}\n\nNot found\n`);
-      return 0;
+      else io.stdout(`key:\n${fprintHex(key)}\n\nNot found\n`);
+      return status(2);
     }
-    if (json) printJson(io, entryJson(map, key, value), pretty);
-    else io.stdout(entryPlain(map, key, value));
+    const btf = info.btfId ? loadBtfById(info.btfId) : undefined;
+    if (json) {
+      const w = new JsonWriter(pretty);
+      entryJson(w, map, info, btf, key, value);
+      io.stdout(w.finish());
+    } else if (btf) {
+      const w = new JsonWriter(true);
+      dumpBtfKv(w, btf, info, map, key, value, true);
+      io.stdout(w.finish());
+    } else io.stdout(entryPlain(map, key, value));
   } finally {
     map.close();
   }
@@ -238,6 +421,13 @@ export const mapCommand: Command = {
        -j/--json, -p/--pretty: JSON output (bpftool's keys)
 `,
   async run(argv, io) {
+    const { json, pretty } = jsonFlags(argv);
+    return bpftoolErrors(io, json, pretty, () => runMap(argv, io));
+  },
+};
+
+function runMap(argv: string[], io: Io): number {
+  {
     const { json, pretty, rest } = jsonFlags(argv);
     const [sub, ...args] = rest;
     switch (sub) {
@@ -353,5 +543,5 @@ export const mapCommand: Command = {
       default:
         throw new TsbpfError('usage', `unknown map subcommand '${sub}'`);
     }
-  },
-};
+  }
+}

@@ -4,10 +4,13 @@
  * load OBJ FILE, loadall OBJ DIR [pinmaps DIR]. PROG is `id N`, `pinned PATH`, `tag TAG` or `name NAME`.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
+import type { Btf } from '../../btf/btf.js';
+import { btfTypeSignature, hexDataJson, JsonWriter } from '../../btf/dump-value.js';
+import { helperById } from '../../catalog/helpers.js';
 import { programTypeById } from '../../catalog/program-types.js';
-import { TsbpfError } from '../../errors.js';
-import { formatInsn } from '../../isa/disasm.js';
-import { decode } from '../../isa/insn.js';
+import { isTsbpfError, TsbpfError } from '../../errors.js';
+import { type DecodedInsn, decode } from '../../isa/insn.js';
+import { loadBtfById } from '../../kernel/btf-info.js';
 import { kernelBackend } from '../../kernel/collection.js';
 import {
   fdById,
@@ -16,11 +19,15 @@ import {
   objGet,
   objPin,
   type ProgInfo,
+  type ProgLineInfo,
+  progBtfInfo,
   progInfoByFd,
   progInstructions,
+  progJitedFuncs,
 } from '../../kernel/info.js';
 import { closeFd, testRun } from '../../kernel/program.js';
 import { readObject } from '../../object/spec.js';
+import { kernelInsn } from '../../verifier/log.js';
 import type { Command, Io } from '../command.js';
 import { readInput, writeOutput } from '../files.js';
 
@@ -39,8 +46,33 @@ export function jsonFlags(argv: string[]): { json: boolean; pretty: boolean; res
   return { json, pretty, rest };
 }
 
+/** Prints a value as bpftool's json_writer does (`-p`: its own indentation, not JSON.stringify's). */
 export function printJson(io: Io, value: unknown, pretty: boolean): void {
-  io.stdout(`${pretty ? JSON.stringify(value, null, 4) : JSON.stringify(value)}\n`);
+  const w = new JsonWriter(pretty);
+  w.value(value);
+  io.stdout(w.finish());
+}
+
+/**
+ * Runs a bpftool-style subcommand and reports kernel errors as bpftool does: `Error: MSG` on stderr
+ * (with -j/-p, `{"error":"MSG"}` on stdout) and the negative errno as the exit status. Usage errors
+ * and the rest go to the CLI's usual handling.
+ */
+export async function bpftoolErrors(
+  io: Io,
+  json: boolean,
+  pretty: boolean,
+  fn: () => number | Promise<number>,
+): Promise<number> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!isTsbpfError(e) || e.code !== 'kernel') throw e;
+    const errno = typeof e.details.errno === 'number' ? e.details.errno : 1;
+    if (json) printJson(io, { error: e.message }, pretty);
+    else io.stderr(`Error: ${e.message}\n`);
+    return -errno & 0xff;
+  }
 }
 
 /** bpftool's fprint_hex: bytes as `xx`, `sep` between, two spaces after every 8th, a newline after every 16th. */
@@ -112,11 +144,28 @@ function readMapName(fd: number): string {
   return fdInfo(fd).get('map_name') ?? '';
 }
 
+/**
+ * bpftool's get_prog_full_name: a name cut at 15 characters is replaced by the program's BTF function
+ * name (its first func_info record) when the program has BTF.
+ */
+export function progFullName(info: ProgInfo, fd: number): string {
+  if (info.name.length < 15 || !info.btfId || !info.nrFuncInfo) return info.name;
+  try {
+    const { btfId, funcInfo } = progBtfInfo(fd);
+    const f = funcInfo[0];
+    if (!f) return info.name;
+    const t = loadBtfById(btfId).type(f.typeId);
+    return t.kind === 'FUNC' ? t.name : info.name;
+  } catch {
+    return info.name;
+  }
+}
+
 function progJson(info: ProgInfo, fd: number): Record<string, unknown> {
   const t = programTypeById(info.type)?.name;
   const o: Record<string, unknown> = { id: info.id };
   o.type = t ?? info.type;
-  if (info.name) o.name = info.name;
+  if (info.name) o.name = progFullName(info, fd);
   o.tag = info.tag;
   o.gpl_compatible = info.gplCompatible;
   if (info.runTimeNs) {
@@ -141,7 +190,7 @@ function progJson(info: ProgInfo, fd: number): Record<string, unknown> {
 function progPlain(info: ProgInfo, fd: number): string {
   const t = programTypeById(info.type)?.name;
   let s = `${info.id}: ${t ? `${t}  ` : `type ${info.type}  `}`;
-  if (info.name) s += `name ${info.name}  `;
+  if (info.name) s += `name ${progFullName(info, fd)}  `;
   s += `tag ${info.tag}`;
   s += info.gplCompatible ? '  gpl' : '';
   if (info.runTimeNs) s += ` run_time_ns ${info.runTimeNs} run_cnt ${info.runCnt}`;
@@ -192,17 +241,99 @@ function show(args: string[], io: Io, json: boolean, pretty: boolean): number {
   return 0;
 }
 
+let kallsyms: { callBase: bigint; byAddr: Map<bigint, string> } | null | undefined;
+
+/** /proc/kallsyms by address (bpftool's kernel_syms_load); null when addresses are hidden. */
+function kernelSyms(): { callBase: bigint; byAddr: Map<bigint, string> } | null {
+  if (kallsyms !== undefined) return kallsyms;
+  kallsyms = null;
+  try {
+    const byAddr = new Map<bigint, string>();
+    let callBase: bigint | undefined;
+    for (const line of readFileSync('/proc/kallsyms', 'utf8').split('\n')) {
+      const sp1 = line.indexOf(' ');
+      if (sp1 < 0) continue;
+      const sp2 = line.indexOf(' ', sp1 + 1);
+      const end = line.indexOf('\t', sp2 + 1);
+      const name = line.slice(sp2 + 1, end < 0 ? undefined : end);
+      const addr = BigInt(`0x${line.slice(0, sp1)}`);
+      if (name === '__bpf_call_base') {
+        if (addr === 0n) return kallsyms;
+        callBase = addr;
+      }
+      if (addr !== 0n && !byAddr.has(addr)) byAddr.set(addr, name);
+    }
+    if (callBase !== undefined) kallsyms = { callBase, byAddr };
+  } catch {
+    // no kallsyms: calls print as addresses
+  }
+  return kallsyms;
+}
+
+/** The last helper id bpftool v7.1's disassembler (kernel 6.1's func_id_str) has a name for. */
+const BPFTOOL_MAX_FUNC_ID = 211;
+
+/**
+ * One xlated instruction in bpftool's words: the kernel's printer (verifier/log.ts, as in the
+ * verifier log) with bpftool's callbacks for map references (`map[id:N]`, `map[id:N][0]+OFF`) and
+ * calls (kernel symbols from /proc/kallsyms, `pc+N#bpf_prog_TAG_F` for subprograms).
+ */
+function xlatedInsn(insn: DecodedInsn, jitedKsyms: bigint[]): string {
+  const hex2 = insn.code.toString(16).padStart(2, '0');
+  if (insn.code === 0x18 && [1, 2, 4, 6].includes(insn.src)) {
+    const imm2 = (insn.imm2 ?? 0) >>> 0;
+    const m =
+      insn.src === 1
+        ? `map[id:${insn.imm >>> 0}]`
+        : insn.src === 2
+          ? `map[id:${insn.imm >>> 0}][0]+${imm2}`
+          : insn.src === 4
+            ? `subprog[${insn.imm >= 0 ? '+' : ''}${insn.imm}]`
+            : `map[idx:${insn.imm >>> 0}]+${imm2}`;
+    return `(${hex2}) r${insn.dst} = ${m}`;
+  }
+  // the kernel's internal per-CPU address move (off -1): bpftool v7.1 prints a plain move
+  if (insn.code === 0xbf && insn.off === -1) return `(${hex2}) r${insn.dst} = r${insn.src}`;
+  if (insn.code === 0x85) {
+    const syms = kernelSyms();
+    const base = syms?.callBase ?? 0n;
+    if (insn.src === 1) {
+      const off = insn.off >= 0 ? `+${insn.off}` : `${insn.off}`;
+      if (!jitedKsyms.length) return `(${hex2}) call pc${off}`;
+      const addr =
+        insn.imm >>> 0 < jitedKsyms.length ? (jitedKsyms[insn.imm >>> 0] as bigint) : base + BigInt(insn.imm);
+      const sym = syms?.byAddr.get(addr);
+      return `(${hex2}) call pc${off}#${sym ?? `0x${BigInt.asUintN(64, addr).toString(16)}`}`;
+    }
+    if (insn.src !== 0 || insn.imm <= 0 || insn.imm > BPFTOOL_MAX_FUNC_ID || !helperById(insn.imm)) {
+      const addr = BigInt.asUintN(64, base + BigInt(insn.imm));
+      return `(${hex2}) call ${syms?.byAddr.get(addr) ?? `0x${addr.toString(16)}`}#${insn.imm}`;
+    }
+  }
+  return kernelInsn(insn);
+}
+
+/** bpf_prog_linfo__lfind: the line info of instruction `i`, searching from record `skip`. */
+function lfind(lines: ProgLineInfo[], i: number, skip: number): ProgLineInfo | undefined {
+  if (skip >= lines.length || i < (lines[skip] as ProgLineInfo).insnOff) return undefined;
+  let k = skip;
+  while (k < lines.length && i >= (lines[k] as ProgLineInfo).insnOff) k++;
+  const l = lines[k - 1] as ProgLineInfo;
+  return l.insnOff === i ? l : undefined;
+}
+
 function dump(args: string[], io: Io, json: boolean, pretty: boolean): number {
   const [which, ...rest] = args;
   if (which !== 'xlated' && which !== 'jited') throw new TsbpfError('usage', "expected 'xlated' or 'jited'");
   const { fds, rest: tail } = selectObjects('prog', rest);
   let file: string | undefined;
   let opcodes = false;
+  let linum = false;
   for (let i = 0; i < tail.length; i++) {
     if (tail[i] === 'file') file = tail[++i];
     else if (tail[i] === 'opcodes') opcodes = true;
-    else if (tail[i] !== 'linum' && tail[i] !== 'visual')
-      throw new TsbpfError('usage', `unexpected '${tail[i]}'`);
+    else if (tail[i] === 'linum') linum = true;
+    else if (tail[i] !== 'visual') throw new TsbpfError('usage', `unexpected '${tail[i]}'`);
   }
   withFds(fds, (fd) => {
     const bytes = progInstructions(fd, which);
@@ -220,27 +351,78 @@ function dump(args: string[], io: Io, json: boolean, pretty: boolean): number {
       else io.stdout(`${fprintHex(bytes)}\n`);
       return;
     }
-    // bpftool's layout (`   0: (b7) r0 = 0`), with the instruction in LLVM's syntax
-    const insns = decode(bytes);
-    const text = (i: (typeof insns)[number]) => formatInsn(i, { lossless: true });
-    if (json) {
-      printJson(
-        io,
-        insns.map((i) => ({
-          disasm: text(i),
-          ...(opcodes ? { opcodes: { code: `0x${i.code.toString(16).padStart(2, '0')}` } } : {}),
-        })),
-        pretty,
-      );
-    } else {
-      let out = '';
-      for (const i of insns) {
-        out += `${String(i.pc).padStart(4)}: (${i.code.toString(16).padStart(2, '0')}) ${text(i)}\n`;
-        if (opcodes)
-          out += `       ${fprintHex(bytes.subarray(i.pc * 8, i.pc * 8 + (i.code === 0x18 ? 16 : 8)))}\n`;
+    const { btfId, funcInfo, lineInfo } = progBtfInfo(fd);
+    let btf: Btf | undefined;
+    if (btfId) {
+      try {
+        btf = loadBtfById(btfId);
+      } catch {
+        btf = undefined;
       }
-      io.stdout(out);
     }
+    const jitedKsyms = progJitedFuncs(fd).ksyms;
+    const insns = decode(bytes);
+    const str = (off: number) => {
+      try {
+        return btf?.str(off);
+      } catch {
+        return undefined;
+      }
+    };
+    const hexArr = (b: Uint8Array) => (w: JsonWriter) => hexDataJson(w, b);
+    let rec = 0;
+    let skip = 0;
+    const out: Record<string, unknown>[] = [];
+    let text = '';
+    for (const insn of insns) {
+      const o: Record<string, unknown> = {};
+      const f = funcInfo[rec];
+      if (btf && f && f.insnOff === insn.pc) {
+        const sig = btfTypeSignature(btf, f.typeId);
+        if (sig) {
+          if (json) o.proto = sig;
+          else text += `${sig}:\n`;
+        }
+        rec++;
+      }
+      const l = lineInfo.length ? lfind(lineInfo, insn.pc, skip) : undefined;
+      if (l) {
+        const line = str(l.lineOff)?.replace(/^\s+/, '');
+        if (json) {
+          if (line !== undefined) o.src = line;
+          if (linum) {
+            const f = str(l.fileNameOff);
+            if (f !== undefined) o.file = f;
+            if (l.line) o.line_num = l.line;
+            if (l.col) o.line_col = l.col;
+          }
+        } else if (line !== undefined) {
+          text += linum
+            ? `; ${line} [file:${str(l.fileNameOff) ?? ''} line_num:${l.line} line_col:${l.col}]\n`
+            : `; ${line}\n`;
+        }
+        skip++;
+      }
+      const raw = bytes.subarray(insn.pc * 8, insn.pc * 8 + (insn.code === 0x18 ? 16 : 8));
+      if (json) {
+        o.disasm = xlatedInsn(insn, jitedKsyms);
+        if (opcodes)
+          o.opcodes = {
+            code: (w: JsonWriter) => w.raw(`"0x${insn.code.toString(16).padStart(2, '0')}"`),
+            src_reg: (w: JsonWriter) => w.raw(`"0x${insn.src.toString(16)}"`),
+            dst_reg: (w: JsonWriter) => w.raw(`"0x${insn.dst.toString(16)}"`),
+            off: hexArr(raw.subarray(2, 4)),
+            imm: hexArr(raw.subarray(4, insn.code === 0x18 ? 16 : 8)),
+          };
+        out.push(o);
+      } else {
+        text += `${String(insn.pc).padStart(4)}: ${xlatedInsn(insn, jitedKsyms)}\n`;
+        if (opcodes)
+          text += `       ${fprintHex(raw.subarray(0, 8))}${insn.code === 0x18 ? ` ${fprintHex(raw.subarray(8, 16))}` : ''}\n`;
+      }
+    }
+    if (json) printJson(io, out, pretty);
+    else io.stdout(text);
   });
   return 0;
 }
