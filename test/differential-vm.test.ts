@@ -210,6 +210,22 @@ const CASES: Case[] = [
     program: 'chain_loop',
     runs: [{ data: ipv4Packet() }, { data: ipv4Packet(), repeat: 2 }],
   },
+  {
+    // bpf_tail_call inside a subprogram: only the subprogram's frame goes (the target's r0 is its
+    // return value); the 33 tail calls of a run counted over subprograms and the main program
+    object: 'tail_subprog',
+    program: 'tsp_entry',
+    also: ['tsp_target', 'tsp_loop'],
+    runs: [
+      ...[0, 1, 2, 3, 4, 5, 6, 7].map((op) => {
+        const data = ipv4Packet();
+        data[0] = op;
+        return { data };
+      }),
+      { data: Uint8Array.of(5, ...ipv4Packet().subarray(1)), repeat: 3 },
+      { data: Uint8Array.of(2, ...ipv4Packet().subarray(1)), repeat: 2 },
+    ],
+  },
   { object: 'callbacks', program: 'xdp_loop_cb', runs: [{ data: ipv4Packet() }] },
   {
     object: 'callbacks',

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { vmlinuxBtf } from '../src/btf/vmlinux.js';
 import { TsbpfError } from '../src/errors.js';
 import type { Insn } from '../src/isa/insn.js';
 import { type ObjectSpec, readObject } from '../src/object/spec.js';
@@ -386,6 +387,32 @@ for (const engine of ENGINES) {
       assert.equal(p.verified, true);
       assert.match(p.verifierLog, /^processed \d+ insns/m);
       c.close();
+    });
+
+    it("the verifier gate uses the kernel's BTF: tp_btf attach points, kfuncs, ksyms", {
+      skip: vmlinuxBtf() ? false : 'no /sys/kernel/btf/vmlinux',
+    }, () => {
+      // default (the running kernel's, read when a program needs it) and supplied
+      for (const options of [{ engine }, { engine, kernelBtf: vmlinuxBtf() }]) {
+        const core = vmBackend(options).load(spec('core_kinds'), { programs: ['core_direct'] });
+        assert.equal(core.program('core_direct').verified, true);
+        core.close();
+        const ext = vmBackend(options).load(spec('externs'));
+        assert.equal(ext.program('xdp_externs').verified, true);
+        // the VM has no kernel functions: a kfunc call stops the run
+        assert.throws(() => ext.program('xdp_externs').testRun({ data: ipv4Packet() }), /kfunc/);
+        ext.close();
+      }
+      // a kernel BTF without the attach point or the kfunc: refused, as the kernel would
+      const other = spec('xdp_parser').btf;
+      assert.throws(
+        () => vmBackend({ engine, kernelBtf: other }).load(spec('core_kinds'), { programs: ['core_direct'] }),
+        (e: unknown) => e instanceof TsbpfError && e.code === 'verify',
+      );
+      assert.throws(
+        () => vmBackend({ engine, kernelBtf: other }).load(spec('externs')),
+        /kernel function 'bpf_cast_to_kern_ctx' does not exist/,
+      );
     });
 
     it('data_out larger than dataOutSize is ENOSPC', () => {

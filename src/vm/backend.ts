@@ -20,11 +20,13 @@ import type {
   TestRunOptions,
   TestRunResult,
 } from '../backend.js';
+import type { Btf } from '../btf/btf.js';
+import { vmlinuxBtf } from '../btf/vmlinux.js';
 import { helperById } from '../catalog/helpers.js';
 import { type ProgramType, programTypeByName } from '../catalog/program-types.js';
 import { TsbpfError } from '../errors.js';
 import type { Insn } from '../isa/insn.js';
-import { BPF_CALL, BPF_JMP, BPF_K } from '../isa/opcodes.js';
+import { BPF_CALL, BPF_JMP, BPF_K, OPCODE_LD_IMM64 } from '../isa/opcodes.js';
 import {
   type ObjectSpec,
   type MapSpec as ObjMapSpec,
@@ -75,6 +77,13 @@ export interface VmBackendOptions {
    * collection of this backend): an explicit opt-out of the verifier gate.
    */
   unverified?: boolean;
+  /**
+   * The kernel BTF the verifier gate resolves against, as the kernel and `tsbpf verify` do:
+   * tp_btf/fentry attach points (SEC flag attach_btf), kfunc calls and kernel symbols, CO-RE
+   * targets. Default: the running kernel's (/sys/kernel/btf/vmlinux), read only when a program
+   * needs it; without one such programs are refused.
+   */
+  kernelBtf?: Btf;
 }
 
 /** BPF_F_TEST_* flags. */
@@ -235,10 +244,12 @@ export class VmCollection implements Collection {
         const kind =
           type.ctx?.struct === 'xdp_md' ? 'xdp' : type.ctx?.struct === '__sk_buff' ? 'skb' : 'none';
         const helpers = tables[kind];
-        checkProgram(p, type, helpers, spec);
+        const kernelBtf = needsKernelBtf(p) ? (options.kernelBtf ?? vmlinuxBtf()) : undefined;
+        checkProgram(p, type, helpers, kernelBtf);
         // The gate: the verifier sees the object as the kernel would (maps in ObjectSpec order, the
-        // caller's constants in the frozen .rodata, BTF func_info) and the instructions the VM runs.
-        const log = unverified ? undefined : verifyGate(copy, p, logLevel);
+        // caller's constants in the frozen .rodata, BTF func_info, the kernel's BTF when the program
+        // needs it) and the instructions the VM runs.
+        const log = unverified ? undefined : verifyGate(copy, p, logLevel, kernelBtf);
         const insns = rt.relocate(p.insns, (idx) => vmMaps[idx]);
         const prepared = engine(insns, {
           helpers,
@@ -327,10 +338,16 @@ export class VmCollection implements Collection {
  * TsbpfError('verify') with "<program>: <the kernel's sentence>", the C source line when the object
  * has line info, and details { pc, log } (the log at level >= 1, even when logLevel is 0).
  */
-function verifyGate(spec: ObjectSpec, p: ProgramSpec, logLevel: 0 | 1 | 2): string {
-  const r = verifyProgram(spec, p, { logLevel });
+function verifyGate(
+  spec: ObjectSpec,
+  p: ProgramSpec,
+  logLevel: 0 | 1 | 2,
+  kernelBtf: Btf | undefined,
+): string {
+  const btf = kernelBtf ? { kernelBtf } : {};
+  const r = verifyProgram(spec, p, { logLevel, ...btf });
   if (r.ok) return r.log;
-  const log = logLevel > 0 ? r.log : verifyProgram(spec, p, { logLevel: 1 }).log;
+  const log = logLevel > 0 ? r.log : verifyProgram(spec, p, { logLevel: 1, ...btf }).log;
   const e = r.error ?? { insn: 0, message: 'rejected' };
   const where = e.sourceLine ? `\n${formatSourceLine(e.sourceLine)}` : '';
   throw new TsbpfError('verify', `${p.name}: ${e.message}${where}`, { pc: e.insn, log });
@@ -343,27 +360,52 @@ function resolveEngine(engine: VmBackendOptions['engine']): EngineFn {
   return e;
 }
 
-/** The kernel's load-time refusals the VM repeats: helpers the type may not call, kernel symbols. */
+/** Whether verifying `p` needs the kernel's BTF (as `tsbpf verify` decides). */
+function needsKernelBtf(p: ProgramSpec): boolean {
+  return (
+    p.coreRelos.length > 0 ||
+    p.sectionFlags.includes('attach_btf') ||
+    p.references.some((r) => r.kind === 'kfunc' || r.kind === 'ksym')
+  );
+}
+
+/**
+ * The kernel's load-time refusals the VM repeats: helpers the type may not call; kernel functions
+ * the kernel's BTF does not have (or no kernel BTF at all). A kfunc the kernel has loads (the
+ * verifier checks the call against its BTF prototype) but its call stops the run with an error: the
+ * VM has no kernel functions. A typeless kernel symbol (__ksym) reads as 0, a weak symbol the
+ * kernel lacks (the VM has no kernel addresses); typed ones are refused.
+ */
 function checkProgram(
   p: ProgramSpec,
   type: ProgramType,
   helpers: ReadonlyMap<number, HelperFn>,
-  spec: ObjectSpec,
+  kernelBtf: Btf | undefined,
 ): void {
-  for (const r of p.references) {
-    if (r.kind === 'kfunc' || r.kind === 'ksym') {
-      const what = r.kind === 'kfunc' ? 'kernel function' : 'kernel symbol';
-      throw new TsbpfError(
-        'runtime',
-        `program '${p.name}': insn ${r.pc}: ${what} '${r.extern}' does not exist in the VM`,
-        {
-          pc: r.pc,
-          errno: EINVAL,
-        },
-      );
-    }
+  const slots = new Map<number, Insn>();
+  let slot = 0;
+  for (const insn of p.insns) {
+    slots.set(slot, insn);
+    slot += insn.code === OPCODE_LD_IMM64 ? 2 : 1;
   }
-  void spec;
+  for (const r of p.references) {
+    if (r.kind !== 'kfunc' && r.kind !== 'ksym') continue;
+    const found =
+      r.kind === 'kfunc'
+        ? kernelBtf !== undefined && kernelBtf.findAllByName(r.extern, 'FUNC').length > 0
+        : slots.get(r.pc)?.src === 0;
+    if (found) continue;
+    const what = r.kind === 'kfunc' ? 'kernel function' : 'kernel symbol';
+    const why = r.kind === 'kfunc' && kernelBtf === undefined ? ' (no kernel BTF to find it in)' : '';
+    throw new TsbpfError(
+      'runtime',
+      `program '${p.name}': insn ${r.pc}: ${what} '${r.extern}' does not exist in the VM${why}`,
+      {
+        pc: r.pc,
+        errno: EINVAL,
+      },
+    );
+  }
   for (const insn of p.insns) {
     if (insn.code !== (BPF_JMP | BPF_CALL | BPF_K) || insn.src !== 0) continue;
     const id = insn.imm;

@@ -111,8 +111,12 @@ export interface HelperContext {
   /**
    * bpf_tail_call: `target` replaces the running program (with r1 = `r1`) once the helper has
    * stopped this one: the engine's run() goes on with it, in a loop, so a chain of tail calls does
-   * not grow the host's stack. False, and nothing happens, when the chain has already made
-   * MAX_TAIL_CALL_CNT tail calls. Absent where a tail call cannot replace the program (callbacks).
+   * not grow the host's stack. Made inside a bpf-to-bpf subprogram, the tail call replaces only that
+   * subprogram's frame, as in the kernel (x86-64 JIT since 5.10): the engine runs the target (and the
+   * chain it starts) at once, and its r0 is what the subprogram returns to its caller, which goes on
+   * (runSubprogTail). False, and nothing happens, when the run has already made MAX_TAIL_CALL_CNT tail
+   * calls (one count for the whole run, subprograms included). Absent where a tail call cannot
+   * replace the program (callbacks).
    */
   tailCall?(target: PreparedProgram, r1: bigint): boolean;
 }
@@ -136,6 +140,14 @@ export function chainTailCall(chain: TailChain): (target: PreparedProgram, r1: b
     chain.r1 = r1;
     return true;
   };
+}
+/**
+ * A tail call made inside a bpf-to-bpf subprogram (chain.next, chain.r1): runs the target, and the
+ * programs it tail-calls in turn, on the run's chain (the count goes on from the run's), and returns
+ * the last one's r0 (the subprogram's return value) and the instructions they executed.
+ */
+export function runSubprogTail(chain: TailChain, packet: RunInput['packet']): RunResult {
+  return followChain({ r0: 0n, insnCount: 0 }, chain, packet ? { packet } : {});
 }
 /**
  * Runs the programs a run tail-called, one after the other (same packet), and returns the result of
@@ -805,6 +817,8 @@ class Program implements PreparedProgram {
         args: undefined,
         codeBase,
         count: 0,
+        chain,
+        packet: input.packet,
       };
       const ctx: HelperContext = {
         memory: space,
@@ -938,6 +952,7 @@ class Program implements PreparedProgram {
         stopped: false,
         stopValue: 0n,
         count: 0,
+        chain: undefined,
       };
       state.ctx = {
         memory: space,
@@ -1449,14 +1464,36 @@ class Program implements PreparedProgram {
           pc = LO[DST[pc]] <= LO[SRC[pc]] ? OFF[pc] : pc + 1;
           continue;
         // ---------------- calls
-        case O.CALL_HELPER:
+        case O.CALL_HELPER: {
           if (this.callHelper(st, LO, HI, pc, IMM[pc])) {
-            st.count = count;
-            return st.stopValue;
+            const chain = st.chain;
+            if (depth === 0 || chain === undefined || chain.next === undefined) {
+              st.count = count;
+              return st.stopValue;
+            }
+            // a tail call inside a subprogram: the target runs now and the subprogram returns its
+            // r0 to its caller (the kernel unwinds the subprogram's frame only)
+            st.stopped = false;
+            const res = runSubprogTail(chain, st.packet);
+            count += res.insnCount;
+            LO[0] = Number(BigInt.asIntN(32, res.r0));
+            HI[0] = Number(BigInt.asIntN(32, res.r0 >> 32n));
+            dv = space.view;
+            depth--;
+            const b = depth * 10;
+            for (let r = 0; r < 5; r++) {
+              LO[6 + r] = saved[b + r * 2];
+              HI[6 + r] = saved[b + r * 2 + 1];
+            }
+            fHi = frameTops[depth];
+            fLo = fHi - MAX_BPF_STACK;
+            pc = retPc[depth];
+            continue;
           }
           dv = space.view; // the helper may have allocated (and grown the memory)
           pc++;
           continue;
+        }
         case O.CALL_LOCAL:
         case O.CALLX: {
           let target: number;
@@ -1753,6 +1790,10 @@ interface RunState {
   args: readonly bigint[] | undefined;
   codeBase: number;
   count: number;
+  /** The run's tail-call chain (a tail call in a subprogram runs it at once: runSubprogTail). */
+  chain: TailChain | undefined;
+  /** RunInput.packet: the packet of the programs a tail call runs. */
+  packet: RunInput['packet'];
 }
 
 function isEncodable(insn: Insn): boolean {

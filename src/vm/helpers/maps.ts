@@ -12,6 +12,8 @@
  *   with its r0 (`HelperContext.stop`), which is what replacing the running program means; the
  *   runner of the target comes from `options.tailCall` (default: the stored program is a function
  *   `(ctx, vm) => r0`). At most 33 tail calls in a chain (MAX_TAIL_CALL_CNT), then the call fails.
+ *   With an engine's `HelperContext.tailCall` the engine runs the target instead, and a tail call
+ *   made inside a bpf-to-bpf subprogram ends that subprogram only, as in the kernel.
  * - for_each_map_elem calls a BPF function of the running program for each element: it needs
  *   `HelperContext.callFunction(address, args)` from the interpreter (see CallbackContext).
  */

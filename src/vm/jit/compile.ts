@@ -295,6 +295,12 @@ export interface CompiledProgram {
   lookups: { keySize: number; lookup: (keyAddr: number) => number; map: number }[];
   /** Whether the module exports `cb` (callbacks into its functions through the table). */
   hasCallbacks: boolean;
+  /**
+   * The pcs of the bpf_tail_call calls (options.tailHelper) inside subprograms: the host runs such a
+   * tail call's target at once and answers with `stop` = 2, after which the subprogram returns
+   * stop_value to its caller (the kernel unwinds the subprogram's frame only).
+   */
+  subTailPcs: Set<number>;
   /** The module's other functions (repeat, cb, in-module hash lookups), for the text dump. */
   extraNames: Map<number, string>;
   stats: { insns: number; blocks: number; functions: number; dispatch: number; loops: number };
@@ -649,6 +655,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
   };
   let dispatchCount = 0;
   let loopCount = 0;
+  const subTailPcs = new Set<number>();
 
   const compileFunction = (entryPc: number, kind: 'entry' | 'sub'): CompiledFunction => {
     const L = kind === 'entry' ? ENTRY : SUB;
@@ -790,7 +797,10 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
 
     const helperCall = (pc: number, id: () => void, fastId?: number) => {
       flushCount();
-      if (fastId !== undefined && fastId === options.tailHelper) tailJump();
+      const tail = fastId !== undefined && fastId === options.tailHelper;
+      // a tail call inside a subprogram ends that subprogram only: the host runs it (subTailPcs)
+      if (tail && kind === 'entry') tailJump();
+      if (tail && kind === 'sub') subTailPcs.add(pc);
       const fast = fastId !== undefined && options.fastHelpers?.has(fastId) === true;
       if (fast) {
         // the arguments the helper takes all below 2^53: numbers, no BigInts
@@ -824,6 +834,19 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
       if (fast) w.op(Op.end);
       w.set(R[0]);
       invalidateCache();
+      if (tail && kind === 'sub') {
+        // stop = 2: the host ran the tail call's target; its r0 (stop_value) is this subprogram's
+        // (the count is already in the global: the host added the target's to it)
+        w.gget(G.stop);
+        w.i32c(2);
+        w.op(Op.i32_eq);
+        w.block(Op.if);
+        w.i32c(0);
+        w.gset(G.stop);
+        w.gget(G.stopValue);
+        w.op(Op.return);
+        w.op(Op.end);
+      }
       stopCheck();
     };
 
@@ -1887,6 +1910,7 @@ export function compileProgram(insns: readonly Insn[], options: CompileOptions):
     traps: A.traps,
     blockPcs: A.blocks.map((b) => Int32Array.from(b.pcs)),
     tableIndex,
+    subTailPcs,
     importNames: IMPORT_NAMES,
     lookups,
     hasCallbacks,

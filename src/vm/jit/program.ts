@@ -30,6 +30,7 @@ import {
   prepare,
   type RunInput,
   type RunResult,
+  runSubprogTail,
   type TailChain,
 } from '../interpreter.js';
 import { type AddressSpace, defaultAddressSpace, Fault, FREE_EPOCH_ADDR, type Region } from '../memory.js';
@@ -213,6 +214,8 @@ export class JitProgram implements PreparedProgram {
   #pc = 0;
   #stopped = false;
   #stopValue = 0n;
+  /** A tail call a subprogram just made (compile.ts subTailPcs): run when its helper returns. */
+  #subTail: { target: PreparedProgram; r1: bigint } | undefined;
   #busy = false;
   #disposed = false;
 
@@ -340,6 +343,11 @@ export class JitProgram implements PreparedProgram {
         const chain = l.chain;
         if (chain === undefined) return false;
         l.cnt.value = cnt + 1;
+        if (self.#compiled.subTailPcs.has(self.#pc)) {
+          // inside a subprogram: only its frame goes (#runSubTail)
+          self.#subTail = { target, r1 };
+          return true;
+        }
         if (l.depth === 1 && l.inline && target instanceof JitProgram && target.#link(l)) {
           // inside WebAssembly: the run's `run` function calls the target through the table
           const pkt = self.#packet;
@@ -526,6 +534,30 @@ export class JitProgram implements PreparedProgram {
     }
   }
 
+  /**
+   * A tail call made inside a subprogram (#subTail): the target, and the chain it starts, run now on
+   * the run's chain; the subprogram then returns their r0 to its caller (stop = 2, stop_value = r0),
+   * as the kernel unwinds the subprogram's frame only.
+   */
+  #runSubTail(): void {
+    const t = this.#subTail as { target: PreparedProgram; r1: bigint };
+    this.#subTail = undefined;
+    const l = this.#linker;
+    const chain = l.chain as TailChain;
+    chain.count = l.cnt.value as number;
+    chain.next = t.target;
+    chain.r1 = t.r1;
+    const pc = this.#pc;
+    const r = runSubprogTail(chain, this.#packet);
+    l.cnt.value = chain.count;
+    this.#pc = pc;
+    this.#stopped = false;
+    if (r.insnCount !== 0) this.#count.value = (this.#count.value as bigint) + BigInt(r.insnCount);
+    this.#stop.value = 2;
+    this.#stopValueG.value = r.r0;
+    this.#stopValueSet = r.r0;
+  }
+
   /** Gives the program a slot in the linker's table (false: it cannot be a target in there). */
   #link(l: Linker): boolean {
     if (this.#linker !== l || this.#disposed) return false;
@@ -641,6 +673,7 @@ export class JitProgram implements PreparedProgram {
         return fail(pc, `helper ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       if (typeof r !== 'bigint') fail(pc, `helper ${id} returned ${typeof r}, not a bigint`);
+      if (this.#subTail !== undefined) this.#runSubTail();
       if (this.#stopped) this.#stopNow();
       const pkt = this.#packet;
       if (pkt !== undefined) {
@@ -666,6 +699,7 @@ export class JitProgram implements PreparedProgram {
         }
         return fail(pc, `helper ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
       }
+      if (this.#subTail !== undefined) this.#runSubTail();
       if (this.#stopped) this.#stopNow();
       const pkt = this.#packet;
       if (pkt !== undefined) {
