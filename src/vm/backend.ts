@@ -21,6 +21,7 @@ import type {
   TestRunResult,
 } from '../backend.js';
 import type { Btf } from '../btf/btf.js';
+import { applyCoreRelocations } from '../btf/core.js';
 import { vmlinuxBtf } from '../btf/vmlinux.js';
 import { helperById } from '../catalog/helpers.js';
 import { type ProgramType, programTypeByName } from '../catalog/program-types.js';
@@ -249,8 +250,15 @@ export class VmCollection implements Collection {
         // The gate: the verifier sees the object as the kernel would (maps in ObjectSpec order, the
         // caller's constants in the frozen .rodata, BTF func_info, the kernel's BTF when the program
         // needs it) and the instructions the VM runs.
-        const log = unverified ? undefined : verifyGate(copy, p, logLevel, kernelBtf);
-        const insns = rt.relocate(p.insns, (idx) => vmMaps[idx]);
+        // CO-RE against the target kernel's BTF, as the kernel backend (and libbpf) do before load.
+        const relocated =
+          p.coreRelos.length > 0 && copy.btf && kernelBtf
+            ? applyCoreRelocations(p.insns, p.coreRelos, copy.btf, kernelBtf, {
+                programs: [{ name: p.name, slot: 0, slots: p.slotCount }],
+              }).insns
+            : p.insns;
+        const log = unverified ? undefined : verifyGate(copy, p, logLevel, kernelBtf, relocated);
+        const insns = rt.relocate(relocated, (idx) => vmMaps[idx]);
         const prepared = engine(insns, {
           helpers,
           memory: this.memory,
@@ -343,11 +351,12 @@ function verifyGate(
   p: ProgramSpec,
   logLevel: 0 | 1 | 2,
   kernelBtf: Btf | undefined,
+  insns: readonly Insn[],
 ): string {
-  const btf = kernelBtf ? { kernelBtf } : {};
-  const r = verifyProgram(spec, p, { logLevel, ...btf });
+  const extra = { insns, ...(kernelBtf ? { kernelBtf } : {}) };
+  const r = verifyProgram(spec, p, { logLevel, ...extra });
   if (r.ok) return r.log;
-  const log = logLevel > 0 ? r.log : verifyProgram(spec, p, { logLevel: 1, ...btf }).log;
+  const log = logLevel > 0 ? r.log : verifyProgram(spec, p, { logLevel: 1, ...extra }).log;
   const e = r.error ?? { insn: 0, message: 'rejected' };
   const where = e.sourceLine ? `\n${formatSourceLine(e.sourceLine)}` : '';
   throw new TsbpfError('verify', `${p.name}: ${e.message}${where}`, { pc: e.insn, log });
