@@ -7,8 +7,8 @@
 
 import { KernelMap } from '../src/kernel/map.js';
 import { bpfAvailable } from '../src/kernel/program.js';
+import type { BpfMap } from '../src/maps.js';
 import { MapRuntime } from '../src/vm/maps/index.js';
-import type { BpfMap } from '../src/vm/maps/types.js';
 
 const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');

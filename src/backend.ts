@@ -8,9 +8,9 @@
  */
 import type { ObjectSpec, VariableValue } from './object/spec.js';
 
-export type { BatchPage, BpfMap, MapInfo } from './vm/maps/types.js';
+export type { BatchPage, BpfMap, MapInfo } from './maps.js';
 
-import type { BpfMap } from './vm/maps/types.js';
+import type { BpfMap } from './maps.js';
 
 /** BPF_PROG_TEST_RUN's input, for every program type that supports it. */
 export interface TestRunOptions {

@@ -13,10 +13,10 @@ import { assembleLlvm } from '../src/isa/asm/index.js';
 import { openBpfFds } from '../src/kernel/fds.js';
 import { KernelMap, possibleCpus } from '../src/kernel/map.js';
 import { bpfAvailable, closeFd, loadProgram, testRun } from '../src/kernel/program.js';
+import type { BpfMap, MapSpec } from '../src/maps.js';
 import { mapHelpers } from '../src/vm/helpers/maps.js';
 import { prepare } from '../src/vm/interpreter.js';
 import { MapRuntime, type VmMap } from '../src/vm/maps/index.js';
-import type { BpfMap, MapSpec } from '../src/vm/maps/types.js';
 
 const avail = bpfAvailable();
 

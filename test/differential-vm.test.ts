@@ -13,11 +13,11 @@ import type { Collection } from '../src/backend.js';
 import { TsbpfError } from '../src/errors.js';
 import { kernelBackend } from '../src/kernel/collection.js';
 import { bpfAvailable } from '../src/kernel/program.js';
+import type { BpfMap } from '../src/maps.js';
 import { readObject } from '../src/object/spec.js';
 import { vmBackend } from '../src/vm/backend.js';
 import { ENGINES } from '../src/vm/engine.js';
 import { deterministicEnv } from '../src/vm/env.js';
-import type { BpfMap } from '../src/vm/maps/types.js';
 import { loadFixture } from './support/fixtures.js';
 import { arpPacket, ipv4Packet, ipv6Packet, packetCorpus } from './support/packets.js';
 

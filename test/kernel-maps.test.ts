@@ -7,7 +7,7 @@ import { isTsbpfError } from '../src/errors.js';
 import { openBpfFds } from '../src/kernel/fds.js';
 import { KernelMap, mapInfoByFd, possibleCpus } from '../src/kernel/map.js';
 import { bpfAvailable } from '../src/kernel/program.js';
-import type { MapSpec } from '../src/vm/maps/types.js';
+import type { MapSpec } from '../src/maps.js';
 
 const avail = bpfAvailable();
 const u32 = (n: number) => {

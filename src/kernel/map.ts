@@ -20,7 +20,7 @@ import {
   type MapSpec,
   roundUp8,
   splitPerCpu,
-} from '../vm/maps/types.js';
+} from '../maps.js';
 import { addressOf, bpfRaw, closeFd, kernelBuffer } from './syscall.js';
 
 /** enum bpf_cmd values of the map commands. */

@@ -28,6 +28,7 @@ import { type ProgramType, programTypeByName } from '../catalog/program-types.js
 import { TsbpfError } from '../errors.js';
 import type { Insn } from '../isa/insn.js';
 import { BPF_CALL, BPF_JMP, BPF_K, OPCODE_LD_IMM64 } from '../isa/opcodes.js';
+import type { BpfMap, MapSpec as VmMapSpec } from '../maps.js';
 import {
   type ObjectSpec,
   type MapSpec as ObjMapSpec,
@@ -55,7 +56,6 @@ import { prepare } from './interpreter.js';
 import { ArrayOfMapsMap, type ProgArrayMap } from './maps/array.js';
 import type { VmMap } from './maps/base.js';
 import { MapRuntime } from './maps/runtime.js';
-import type { BpfMap, MapSpec as VmMapSpec } from './maps/types.js';
 import { AddressSpace } from './memory.js';
 
 /** Prepares a program for an engine: the interpreter's `prepare` or anything with its signature. */

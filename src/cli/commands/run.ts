@@ -4,10 +4,10 @@
  */
 
 import { TsbpfError } from '../../errors.js';
+import type { BpfMap } from '../../maps.js';
 import { readObject } from '../../object/spec.js';
 import { type VmCollection, vmBackend } from '../../vm/backend.js';
 import { DEFAULT_ENGINE, parseEngine } from '../../vm/engine.js';
-import type { BpfMap } from '../../vm/maps/types.js';
 import { readCapture, writePcap } from '../../vm/pcap.js';
 import { type Command, helpOption, parseCommandArgs, toHex } from '../command.js';
 import { readInput, writeOutput } from '../files.js';

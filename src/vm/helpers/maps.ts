@@ -20,6 +20,7 @@
 import { helperByName } from '../../catalog/helpers.js';
 import { MAP_FLAGS } from '../../catalog/map-types.js';
 import { TsbpfError } from '../../errors.js';
+import { E2BIG, EINVAL, ENOENT, EPERM } from '../../maps.js';
 import {
   type HelperContext,
   type HelperFn,
@@ -34,7 +35,6 @@ import { PerfEventArrayMap } from '../maps/perf.js';
 import { RingbufMap } from '../maps/ringbuf.js';
 import type { MapRuntime } from '../maps/runtime.js';
 import { BPF_F_USER_STACK, StackTraceMap } from '../maps/stack-trace.js';
-import { E2BIG, EINVAL, ENOENT, EPERM } from '../maps/types.js';
 
 export { MAX_TAIL_CALL_CNT };
 

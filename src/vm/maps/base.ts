@@ -6,7 +6,6 @@
  */
 import { BPF_F_LOCK, MAP_FLAGS, type MapType } from '../../catalog/map-types.js';
 import { TsbpfError } from '../../errors.js';
-import type { AddressSpace, Region } from '../memory.js';
 import {
   type BatchPage,
   type BpfMap,
@@ -19,7 +18,8 @@ import {
   type MapOp,
   roundUp8,
   splitPerCpu,
-} from './types.js';
+} from '../../maps.js';
+import type { AddressSpace, Region } from '../memory.js';
 
 /** What a map needs from the runtime that owns it. */
 export interface MapHost {

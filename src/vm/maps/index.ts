@@ -8,4 +8,3 @@ export { BloomFilterMap, QueueStackMap } from './queue.js';
 export { RingbufMap } from './ringbuf.js';
 export { MapRuntime, type MapRuntimeOptions, VM_MAP_TYPES, type VmMapTypeName } from './runtime.js';
 export { StackTraceMap } from './stack-trace.js';
-export * from './types.js';

@@ -10,8 +10,8 @@
  * side of a bit before the 1 side.
  */
 import { BPF_EXIST, BPF_NOEXIST } from '../../catalog/map-types.js';
+import { EEXIST, EINVAL, ENOENT, ENOSPC, roundUp8 } from '../../maps.js';
 import { type MapAttrs, type MapHost, SlotPool, VmMap } from './base.js';
-import { EEXIST, EINVAL, ENOENT, ENOSPC, roundUp8 } from './types.js';
 
 interface Node {
   key: Uint8Array;

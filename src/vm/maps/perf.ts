@@ -7,8 +7,9 @@
  * A sample costs what it costs in the kernel's ring: an 8-byte perf_event_header, a u32 size and the
  * data, padded to 8 bytes. A sample that does not fit is lost and counted.
  */
+
+import { E2BIG, EBADF, EINVAL, ENOENT, EOPNOTSUPP } from '../../maps.js';
 import { FdArrayMap } from './array.js';
-import { E2BIG, EBADF, EINVAL, ENOENT, EOPNOTSUPP } from './types.js';
 
 export const BPF_F_INDEX_MASK = 0xffffffffn;
 export const BPF_F_CURRENT_CPU = 0xffffffffn;

@@ -4,8 +4,8 @@
  * so their contents live on the host side.
  */
 import { BPF_ANY, BPF_EXIST } from '../../catalog/map-types.js';
+import { E2BIG, EINVAL, ENOENT, ENOTSUPP, EOPNOTSUPP } from '../../maps.js';
 import { type MapAttrs, type MapHost, VmMap } from './base.js';
-import { E2BIG, EINVAL, ENOENT, ENOTSUPP, EOPNOTSUPP } from './types.js';
 
 export class QueueStackMap extends VmMap {
   /** Oldest first. */

@@ -16,9 +16,9 @@
  * async iterator waits for submissions.
  */
 import { TsbpfError } from '../../errors.js';
+import { EAGAIN, EINVAL, ENOTSUPP } from '../../maps.js';
 import type { Region } from '../memory.js';
 import { type MapAttrs, type MapHost, VmMap } from './base.js';
-import { EAGAIN, EINVAL, ENOTSUPP } from './types.js';
 
 export const BPF_RINGBUF_BUSY_BIT = 1 << 31;
 export const BPF_RINGBUF_DISCARD_BIT = 1 << 30;

@@ -20,6 +20,7 @@ import {
   BPF_PSEUDO_MAP_VALUE,
   OPCODE_LD_IMM64,
 } from '../../isa/opcodes.js';
+import { EBADF, EINVAL, ENOTSUPP, type MapSpec } from '../../maps.js';
 import type { MapInline } from '../jit/compile.js';
 import { type AddressSpace, defaultAddressSpace, type Region } from '../memory.js';
 import { ArrayMap, ArrayOfMapsMap, ProgArrayMap } from './array.js';
@@ -30,7 +31,6 @@ import { PerfEventArrayMap } from './perf.js';
 import { BloomFilterMap, QueueStackMap } from './queue.js';
 import { RingbufMap } from './ringbuf.js';
 import { StackTraceMap } from './stack-trace.js';
-import { EBADF, EINVAL, ENOTSUPP, type MapSpec } from './types.js';
 
 export interface MapRuntimeOptions {
   /** Address space of the maps (default: the VM's shared one). */

@@ -5,8 +5,9 @@
  * BPF_F_REUSE_STACKID. User space reads a stack by id: the u64 ips, zero-filled to value_size.
  * The VM's hash is not the kernel's jhash2, so ids differ from the kernel's (they are opaque).
  */
+
+import { E2BIG, EEXIST, EFAULT, EINVAL, ENOENT } from '../../maps.js';
 import { type MapAttrs, type MapHost, VmMap } from './base.js';
-import { E2BIG, EEXIST, EFAULT, EINVAL, ENOENT } from './types.js';
 
 export const BPF_F_SKIP_FIELD_MASK = 0xffn;
 export const BPF_F_USER_STACK = 1n << 8n;

@@ -1,7 +1,6 @@
 /**
- * The map interface both backends implement: the VM's maps (src/vm/maps/) and the kernel's maps
- * (src/kernel/map.ts). Plain types plus the wording of map errors, nothing VM-specific, so the lead
- * can hoist this file into a backend-neutral place.
+ * The map interface both backends implement, beside backend.ts: the VM's maps (src/vm/maps/) and the
+ * kernel's maps (src/kernel/map.ts). Plain types plus the wording of map errors, nothing backend-specific.
  *
  * Conventions (the kernel's `bpf(2)` map commands, seen from TypeScript):
  * - Keys and values are raw bytes in the machine's (little-endian) layout. A wrong key or value size
