@@ -33,8 +33,9 @@ import {
   runSubprogTail,
   type TailChain,
 } from '../interpreter.js';
+import type { MapInline } from '../maps/inline.js';
 import { type AddressSpace, defaultAddressSpace, Fault, FREE_EPOCH_ADDR, type Region } from '../memory.js';
-import { accessSites, type CompiledProgram, compileProgram, type MapInline } from './compile.js';
+import { accessSites, type CompiledProgram, compileProgram } from './compile.js';
 import { renderWat } from './wat.js';
 
 export interface JitOptions extends InterpreterOptions {

@@ -21,11 +21,11 @@ import {
   OPCODE_LD_IMM64,
 } from '../../isa/opcodes.js';
 import { EBADF, EINVAL, ENOTSUPP, type MapSpec } from '../../maps.js';
-import type { MapInline } from '../jit/compile.js';
 import { type AddressSpace, defaultAddressSpace, type Region } from '../memory.js';
 import { ArrayMap, ArrayOfMapsMap, ProgArrayMap } from './array.js';
 import { type MapAttrs, type MapHost, mapError, type VmMap } from './base.js';
 import { HashMap } from './hash.js';
+import type { MapInline } from './inline.js';
 import { LpmTrieMap } from './lpm.js';
 import { PerfEventArrayMap } from './perf.js';
 import { BloomFilterMap, QueueStackMap } from './queue.js';
