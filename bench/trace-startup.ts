@@ -2,8 +2,9 @@
  * Startup of `tsbpf trace` next to Debian's bpftrace, on the same one-liner, in the same run: time from the
  * command to `Attaching N probes...` on stdout, to the first event (a sched_switch tracepoint fires within
  * microseconds of attaching, so this is "probes attached"), to exit; and the peak RSS (GNU time's %M).
+ * `node -e 0` runs alongside as the floor of any Node program (Node's own start and exit).
  *
- *   node dist/bench/trace-startup.js [RUNS]      (default 7 runs each, alternating; medians printed)
+ *   node dist/bench/trace-startup.js [RUNS]      (default 7 runs each, alternating; medians and spreads printed)
  *
  * Needs root and BPF; bpftrace is skipped when it is not installed.
  */
@@ -71,10 +72,31 @@ function once(argv: string[]): Promise<Sample> {
   });
 }
 
-function median(xs: number[]): number {
+function quantile(xs: number[], q: number): number {
   const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
   if (s.length === 0) return Number.NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
+}
+
+/** Median, and the spread as the interquartile range and the extremes. */
+interface Stat {
+  med: number;
+  q1: number;
+  q3: number;
+  min: number;
+  max: number;
+}
+
+function stat(xs: number[]): Stat {
+  return {
+    med: quantile(xs, 0.5),
+    q1: quantile(xs, 0.25),
+    q3: quantile(xs, 0.75),
+    min: quantile(xs, 0),
+    max: quantile(xs, 1),
+  };
 }
 
 async function main(): Promise<void> {
@@ -84,6 +106,8 @@ async function main(): Promise<void> {
   ];
   if (spawnSync('bpftrace', ['--version']).status === 0)
     tools.push({ name: 'bpftrace', argv: ['bpftrace', '-e', PROG] });
+  // The floor of any Node program here: Node starting and exiting with nothing to do.
+  tools.push({ name: 'node -e 0', argv: [process.execPath, '-e', '0'] });
   const samples = new Map<string, Sample[]>(tools.map((t) => [t.name, []]));
   for (const t of tools) await once(t.argv); // warm the page cache
   for (let i = 0; i < runs; i++) for (const t of tools) samples.get(t.name)?.push(await once(t.argv));
@@ -91,27 +115,43 @@ async function main(): Promise<void> {
     const s = samples.get(t.name) ?? [];
     return {
       name: t.name,
-      attach: median(s.map((x) => x.attachMs)),
-      first: median(s.map((x) => x.firstEventMs)),
-      exit: median(s.map((x) => x.exitMs)),
-      rss: median(s.map((x) => x.rssKb)),
+      attach: stat(s.map((x) => x.attachMs)),
+      first: stat(s.map((x) => x.firstEventMs)),
+      exit: stat(s.map((x) => x.exitMs)),
+      rss: stat(s.map((x) => x.rssKb / 1024)),
     };
   });
-  const f = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(0));
+  const f = (n: number, digits = 0) => (Number.isNaN(n) ? '-' : n.toFixed(digits));
+  const cell = (x: Stat, digits = 0) =>
+    Number.isNaN(x.med) ? '-' : `${f(x.med, digits)} [${f(x.q1, digits)}-${f(x.q3, digits)}]`;
   console.log(`one-liner: ${PROG}`);
-  console.log(`medians of ${runs} runs each\n`);
-  console.log(
-    `${'tool'.padEnd(12)} ${'Attaching (ms)'.padStart(15)} ${'first event (ms)'.padStart(17)} ${'exit (ms)'.padStart(10)} ${'peak RSS (MB)'.padStart(14)}`,
-  );
+  console.log(`${runs} runs each, alternating; median [interquartile range] (min-max under the table)\n`);
+  const w = [12, 18, 18, 18, 20];
+  const line = (cols: string[]) =>
+    console.log(cols.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' '));
+  line(['tool', 'Attaching (ms)', 'first event (ms)', 'exit (ms)', 'peak RSS (MB)']);
+  for (const r of rows) line([r.name, cell(r.attach), cell(r.first), cell(r.exit), cell(r.rss, 1)]);
+  console.log('');
+  const range = (x: Stat) => (Number.isNaN(x.med) ? '-' : `${f(x.min)}-${f(x.max)}`);
   for (const r of rows)
     console.log(
-      `${r.name.padEnd(12)} ${f(r.attach).padStart(15)} ${f(r.first).padStart(17)} ${f(r.exit).padStart(10)} ${(Number.isNaN(r.rss) ? '-' : (r.rss / 1024).toFixed(1)).padStart(14)}`,
+      `${r.name.padEnd(12)} min-max: attach ${range(r.attach)}, first event ${range(r.first)}, exit ${range(r.exit)}`,
     );
-  if (rows.length === 2) {
-    const [a, b] = rows;
+  const ts = rows.find((r) => r.name === 'tsbpf trace');
+  const bt = rows.find((r) => r.name === 'bpftrace');
+  const floor = rows.find((r) => r.name === 'node -e 0');
+  if (ts && floor)
     console.log(
-      `\ntsbpf/bpftrace: first event ${(a.first / b.first).toFixed(2)}x (target <= 0.33), peak RSS ${(a.rss / b.rss).toFixed(2)}x (target < 1)`,
+      `\ntsbpf above the Node floor (median minus node -e 0's exit): attach ${f(ts.attach.med - floor.exit.med)} ms, first event ${f(ts.first.med - floor.exit.med)} ms, exit ${f(ts.exit.med - floor.exit.med)} ms`,
     );
+  if (ts && bt) {
+    console.log(
+      `tsbpf/bpftrace: attach ${(ts.attach.med / bt.attach.med).toFixed(2)}x, first event ${(ts.first.med / bt.first.med).toFixed(2)}x (target <= 0.33), exit ${(ts.exit.med / bt.exit.med).toFixed(2)}x, peak RSS ${(ts.rss.med / bt.rss.med).toFixed(2)}x (target < 1)`,
+    );
+    if (floor)
+      console.log(
+        `tsbpf/bpftrace with the Node floor taken off tsbpf: attach ${((ts.attach.med - floor.exit.med) / bt.attach.med).toFixed(2)}x`,
+      );
   }
 }
 

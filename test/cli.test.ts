@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { toHex } from '../src/cli/command.js';
+import { COMMANDS } from '../src/cli/main.js';
 import { assembleLlvm } from '../src/isa/asm/llvm.js';
 import { encode } from '../src/isa/insn.js';
 import { readObject } from '../src/object/spec.js';
@@ -30,6 +31,15 @@ describe('tsbpf CLI', () => {
       const h = tsbpf([cmd, '--help']);
       assert.equal(h.status, 0, cmd);
       assert.match(h.stdout, new RegExp(`^Usage: tsbpf ${cmd}`), cmd);
+    }
+  });
+
+  test("main's lazy command list matches each command module", async () => {
+    for (const entry of COMMANDS) {
+      const command = await entry.load();
+      assert.equal(command.name, entry.name);
+      assert.equal(command.summary, entry.summary, entry.name);
+      assert.equal(command.ownHelp ?? false, entry.ownHelp ?? false, entry.name);
     }
   });
 

@@ -23,6 +23,15 @@ export interface Command {
   run(argv: string[], io: Io): Promise<number>;
 }
 
+/** A command as main lists it: what the overview prints, and the module to import when the command runs. */
+export interface CommandEntry {
+  name: string;
+  summary: string;
+  /** As Command.ownHelp (known before the module loads). */
+  ownHelp?: boolean;
+  load(): Promise<Command>;
+}
+
 export type Options = NonNullable<ParseArgsConfig['options']>;
 export type ParsedArgs<O extends Options> = ReturnType<
   typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>

@@ -3,40 +3,96 @@
  * layout); each lives in commands/ and is listed in COMMANDS.
  */
 import { isTsbpfError } from '../errors.js';
-import type { Command, Io } from './command.js';
-import { asmCommand } from './commands/asm.js';
-import { btfCommand } from './commands/btf.js';
-import { conformanceCommand, conformancePluginCommand } from './commands/conformance.js';
-import { disasmCommand } from './commands/disasm.js';
-import { featureCommand } from './commands/feature.js';
-import { linkCommand } from './commands/link.js';
-import { loadCommand } from './commands/load.js';
-import { mapCommand } from './commands/map.js';
-import { objectCommand } from './commands/object.js';
-import { progCommand } from './commands/prog.js';
-import { runCommand } from './commands/run.js';
-import { runRawCommand } from './commands/run-raw.js';
-import { toolCommand } from './commands/tool.js';
-import { traceCommand } from './commands/trace.js';
-import { verifyCommand } from './commands/verify.js';
+import type { Command, CommandEntry, Io } from './command.js';
 
-const COMMANDS: readonly Command[] = [
-  asmCommand,
-  disasmCommand,
-  objectCommand,
-  btfCommand,
-  verifyCommand,
-  runCommand,
-  runRawCommand,
-  traceCommand,
-  toolCommand,
-  progCommand,
-  mapCommand,
-  linkCommand,
-  featureCommand,
-  loadCommand,
-  conformanceCommand,
-  conformancePluginCommand,
+/**
+ * Every command, cheaply: name and summary for the overview, and the module that implements it, imported only
+ * when the command runs (so `tsbpf trace` does not compile the verifier, the VM and bpftool's commands).
+ * test/cli.test.ts checks each entry against the module's own Command.
+ */
+export const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'asm',
+    summary: 'assemble eBPF assembly (LLVM or conformance syntax) into bytecode',
+    load: async () => (await import('./commands/asm.js')).asmCommand,
+  },
+  {
+    name: 'disasm',
+    summary: 'disassemble raw bytecode or an ELF object in LLVM syntax, laid out like llvm-objdump -d',
+    load: async () => (await import('./commands/disasm.js')).disasmCommand,
+  },
+  {
+    name: 'object',
+    summary: 'summarise an eBPF ELF object: programs, maps, global variables, externs (as libbpf opens it)',
+    load: async () => (await import('./commands/object.js')).objectCommand,
+  },
+  {
+    name: 'btf',
+    summary: 'dump BTF like bpftool (raw, C, JSON); apply CO-RE relocations against a target BTF',
+    load: async () => (await import('./commands/btf.js')).btfCommand,
+  },
+  {
+    name: 'verify',
+    summary: "check programs with tsbpf's verifier, the way the kernel's verifier would (no root needed)",
+    load: async () => (await import('./commands/verify.js')).verifyCommand,
+  },
+  {
+    name: 'run',
+    summary: 'run a packet program of an object in the VM (BPF_PROG_TEST_RUN semantics)',
+    load: async () => (await import('./commands/run.js')).runCommand,
+  },
+  {
+    name: 'run-raw',
+    summary: 'run raw eBPF bytecode on the embedded VM and print r0',
+    load: async () => (await import('./commands/run-raw.js')).runRawCommand,
+  },
+  {
+    name: 'trace',
+    summary: "run a bpftrace program (bpftrace's language and output, compiled without LLVM)",
+    ownHelp: true,
+    load: async () => (await import('./commands/trace.js')).traceCommand,
+  },
+  {
+    name: 'tool',
+    summary: 'run a tracing tool (execsnoop, opensnoop, runqlat, syscount...)',
+    ownHelp: true,
+    load: async () => (await import('./commands/tool.js')).toolCommand,
+  },
+  {
+    name: 'prog',
+    summary: "inspect and manage programs in the kernel (bpftool's prog)",
+    load: async () => (await import('./commands/prog.js')).progCommand,
+  },
+  {
+    name: 'map',
+    summary: "inspect and manage maps in the kernel (bpftool's map)",
+    load: async () => (await import('./commands/map.js')).mapCommand,
+  },
+  {
+    name: 'link',
+    summary: "inspect and manage links in the kernel (bpftool's link)",
+    load: async () => (await import('./commands/link.js')).linkCommand,
+  },
+  {
+    name: 'feature',
+    summary: "probe which program types, map types and helpers this kernel has (bpftool's feature probe)",
+    load: async () => (await import('./commands/feature.js')).featureCommand,
+  },
+  {
+    name: 'load',
+    summary: 'load an object into the kernel, attach its programs by SEC() name and print its ring buffers',
+    load: async () => (await import('./commands/load.js')).loadCommand,
+  },
+  {
+    name: 'conformance',
+    summary: "run bpf_conformance '.data' tests on the embedded VM",
+    load: async () => (await import('./commands/conformance.js')).conformanceCommand,
+  },
+  {
+    name: 'conformance-plugin',
+    summary: "bpf_conformance's plugin protocol: program hex on stdin, r0 in hex on stdout",
+    load: async () => (await import('./commands/conformance.js')).conformancePluginCommand,
+  },
 ];
 
 function overview(): string {
@@ -64,11 +120,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.stdout('tsbpf 0.1.0\n');
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     io.stderr(`tsbpf: unknown command '${name}'\n\n${overview()}`);
     return 2;
   }
+  const command: Command = await entry.load();
   if (!command.ownHelp && (rest.includes('--help') || rest.includes('-h'))) {
     io.stdout(command.usage);
     return 0;

@@ -11,10 +11,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Backend } from '../../backend.js';
 import { TsbpfError } from '../../errors.js';
-import { disassemble } from '../../isa/disasm.js';
 import { TraceError } from '../../trace/diagnostics.js';
 import { parse } from '../../trace/parser.js';
-import { printAst } from '../../trace/printer.js';
 import { compileScript, frontEnd } from '../../trace/runtime/compile.js';
 import { listProbes } from '../../trace/runtime/list.js';
 import { runScript } from '../../trace/runtime/session.js';
@@ -168,16 +166,24 @@ export function stripShebang(text: string): string {
   return nl < 0 ? '' : text.slice(nl);
 }
 
+/**
+ * The backend by name. The kernel backend is not probed up front (a test load and test run on every start):
+ * when loading the script fails, runTrace asks bpfAvailable() why, so the message stays as helpful.
+ */
 async function loadBackend(name: 'kernel' | 'vm'): Promise<Backend> {
   if (name === 'vm') {
     const { vmBackend } = await import('../../vm/backend.js');
     return vmBackend({ cpus: 1 });
   }
-  const { bpfAvailable } = await import('../../kernel/program.js');
-  const ok = bpfAvailable();
-  if (!ok.ok) throw new TsbpfError('kernel', `cannot use BPF here: ${ok.reason} (try --backend vm)`);
   const { kernelBackend } = await import('../../kernel/collection.js');
   return kernelBackend;
+}
+
+/** When the kernel backend failed: the reason BPF cannot be used here at all, if that is why. */
+async function bpfUnavailable(): Promise<TsbpfError | undefined> {
+  const { bpfAvailable } = await import('../../kernel/program.js');
+  const ok = bpfAvailable();
+  return ok.ok ? undefined : new TsbpfError('kernel', `cannot use BPF here: ${ok.reason} (try --backend vm)`);
 }
 
 export interface ScriptSource {
@@ -197,12 +203,14 @@ export async function runTrace(a: TraceArgs, src: ScriptSource, io: Io): Promise
   const text = stripShebang(src.text);
   try {
     if (a.debug === 'ast') {
+      const { printAst } = await import('../../trace/printer.js');
       io.stdout(printAst((await frontEnd(text, options)).program));
       return 0;
     }
     const { script } = await compileScript(text, options);
     for (const w of script.warnings) io.stderr(`WARNING: ${w}\n`);
     if (a.debug === 'bytecode' || a.debug === 'all') {
+      const { disassemble } = await import('../../isa/disasm.js');
       for (const p of script.spec.programs) {
         const probe = script.probes.find((x) => x.program === p.name);
         io.stdout(`${probe ? probe.name : p.name}:\n${disassemble(p.insns, { rawBytes: false })}\n`);
@@ -245,6 +253,12 @@ export async function runTrace(a: TraceArgs, src: ScriptSource, io: Io): Promise
       return 1;
     }
     if (e instanceof TsbpfError && e.code !== 'usage') {
+      // A kernel error because BPF cannot be used here at all (no root, no koffi): say that instead.
+      const why = a.backend === 'kernel' && e.code === 'kernel' ? await bpfUnavailable() : undefined;
+      if (why) {
+        io.stderr(`ERROR: ${why.message}\n`);
+        return 1;
+      }
       const log = e.details.log;
       io.stderr(`ERROR: ${e.message}\n${log ? `${verifierTail(log)}\n` : ''}`);
       return 1;

@@ -8,7 +8,7 @@
  * nothing can fire except BEGIN and END (test runs), so a script there ends at exit() or a signal.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { close as closeFdAsync, readFileSync } from 'node:fs';
 import type { Backend, BpfMap, Collection, Program } from '../../backend.js';
 import { TsbpfError } from '../../errors.js';
 import {
@@ -53,9 +53,44 @@ export interface RunOptions {
   onAttached?: () => void;
 }
 
+/**
+ * An attached probe. Teardown has two steps so that many probes detach in parallel: the kernel waits for an RCU
+ * grace period in each (~25 ms to detach a program from a tracepoint, ~50 ms more to release its perf event),
+ * and close(2) on libuv's thread pool lets those waits overlap instead of adding up.
+ */
 interface Attached {
   probe: ProbeInfo;
-  close(): void;
+  /** Resolves once the program can no longer run. */
+  detach(): Promise<void>;
+  /** Closes what is left (perf event fds): nothing fires any more, so the run's end need not wait for it. */
+  release(): Promise<void>;
+}
+
+/** close(2) off the main thread; errors are ignored (the fd is gone either way). */
+function closeInPool(fd: number): Promise<void> {
+  return new Promise((resolve) => closeFdAsync(fd, () => resolve()));
+}
+
+/** A probe held as raw fds: BPF links first, then the perf events under them. */
+function fdProbe(probe: ProbeInfo, links: number[], perfFds: number[]): Attached {
+  return {
+    probe,
+    detach: async () => {
+      await Promise.all(links.splice(0).map(closeInPool));
+    },
+    release: async () => {
+      await Promise.all([...links.splice(0), ...perfFds.splice(0)].map(closeInPool));
+    },
+  };
+}
+
+/** A probe held as a kernel Link (closed synchronously, in one step). */
+function linkProbe(probe: ProbeInfo, link: { close(): void }): Attached {
+  return {
+    probe,
+    detach: async () => link.close(),
+    release: async () => link.close(),
+  };
 }
 
 /** Something that yields ring buffer records: the kernel's mmap reader or the VM's map. */
@@ -115,31 +150,46 @@ async function attachKernel(
   const a: AttachSpec = probe.attach;
   switch (a.kind) {
     case 'tracepoint': {
-      const link = prog.attach({ tracepoint: `${a.category}/${a.event}` });
-      return { probe, close: () => link.close() };
+      // What prog.attach() does (perf_event_open on the tracepoint + BPF_LINK_CREATE), with the fds kept here so
+      // that the end of the run can close them in parallel.
+      const { PERF_TYPE_TRACEPOINT, perfEventOpen, tracepointId } = await import('../../kernel/perf.js');
+      const { linkCreate } = await import('../../kernel/link.js');
+      const { closeFd } = await import('../../kernel/program.js');
+      const id = tracepointId(a.category, a.event);
+      const pfd = perfEventOpen(
+        { type: PERF_TYPE_TRACEPOINT, config: BigInt(id), sample: 1n, wakeup: 1 },
+        -1,
+        0,
+      );
+      try {
+        return fdProbe(probe, [linkCreate(prog.fd, pfd, BPF_PERF_EVENT)], [pfd]);
+      } catch (e) {
+        closeFd(pfd);
+        throw e;
+      }
     }
-    case 'raw_tracepoint': {
-      const link = prog.attach({ rawTracepoint: a.event });
-      return { probe, close: () => link.close() };
-    }
-    case 'uprobe': {
-      const link = prog.attach({
-        uprobe: {
-          path: a.path,
-          ...(a.func !== undefined ? { func: a.func } : {}),
-          offset: Number(a.address ?? 0n) + Number(a.offset),
-          retprobe: a.retprobe,
-        },
-        ...(pid !== undefined ? { pid } : {}),
-      });
-      return { probe, close: () => link.close() };
-    }
+    case 'raw_tracepoint':
+      return linkProbe(probe, prog.attach({ rawTracepoint: a.event }));
+    case 'uprobe':
+      return linkProbe(
+        probe,
+        prog.attach({
+          uprobe: {
+            path: a.path,
+            ...(a.func !== undefined ? { func: a.func } : {}),
+            offset: Number(a.address ?? 0n) + Number(a.offset),
+            retprobe: a.retprobe,
+          },
+          ...(pid !== undefined ? { pid } : {}),
+        }),
+      );
     case 'perf_event': {
       const { perfEventOpen } = await import('../../kernel/perf.js');
       const { linkCreate, onlineCpus } = await import('../../kernel/link.js');
       const { closeFd } = await import('../../kernel/program.js');
       const cpus = a.cpus === 'one' ? [onlineCpus()[0] ?? 0] : onlineCpus();
-      const fds: number[] = [];
+      const links: number[] = [];
+      const perfFds: number[] = [];
       try {
         for (const cpu of cpus) {
           const pfd = perfEventOpen(
@@ -153,26 +203,18 @@ async function attachKernel(
             pid ?? -1,
             pid !== undefined ? -1 : cpu,
           );
-          fds.push(pfd);
-          fds.push(linkCreate(prog.fd, pfd, BPF_PERF_EVENT));
+          perfFds.push(pfd);
+          links.push(linkCreate(prog.fd, pfd, BPF_PERF_EVENT));
           if (pid !== undefined) break;
         }
       } catch (e) {
-        for (const fd of fds.reverse()) closeFd(fd);
+        for (const fd of [...links, ...perfFds]) closeFd(fd);
         throw e;
       }
-      return {
-        probe,
-        close: () => {
-          for (const fd of [...fds].reverse()) closeFd(fd);
-          fds.length = 0;
-        },
-      };
+      return fdProbe(probe, links, perfFds);
     }
-    case 'kprobe': {
-      const link = prog.attach();
-      return { probe, close: () => link.close() };
-    }
+    case 'kprobe':
+      return linkProbe(probe, prog.attach());
     case 'usdt':
       throw new TsbpfError('trace', `${probe.name}: USDT probes are not supported yet`);
     default:
@@ -223,6 +265,7 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
     stackMap: (name) => (collection.maps.has(name) ? collection.map(name) : undefined),
   };
   const attached: Attached[] = [];
+  let releasing: Promise<unknown> | undefined;
   let source: RecordSource | undefined;
   let child: ChildProcess | undefined;
   let exitCode = 0;
@@ -438,8 +481,10 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
       if (pidTimer) clearInterval(pidTimer);
     }
 
-    // The end: detach, END, the maps.
-    for (const a of attached.splice(0)) a.close();
+    // The end: detach (every probe at once), END, the maps; the perf events are released meanwhile.
+    const ending = attached.splice(0);
+    await Promise.all(ending.map((a) => a.detach()));
+    releasing = Promise.all(ending.map((a) => a.release()));
     if (child && child.exitCode === null) {
       try {
         child.kill('SIGTERM');
@@ -465,12 +510,13 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
   } finally {
     for (const a of attached) {
       try {
-        a.close();
+        await a.release();
       } catch {
         // best effort
       }
     }
     source?.close();
+    await releasing?.catch(() => {}); // best effort, like the closes above
     collection.close();
     options.signal?.removeEventListener('abort', stop);
     if (handleSignals) {
