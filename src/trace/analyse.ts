@@ -58,6 +58,29 @@ export interface AnalyseOptions {
   childCommand?: boolean;
   /** Strings read with str() are this long (bpftrace's max_strlen, default 64 in v0.17, 1024 later). */
   maxStrlen?: number;
+  /**
+   * Named program options (`-- --name=value --flag`) for getopt(): name → its text, or true for a bare
+   * `--flag`. `help` is left to the caller (print programOptionsHelp() and exit).
+   */
+  namedArgs?: Record<string, string | true>;
+}
+
+/** One getopt() program option: its default, description and the value it takes in this run. */
+export interface ProgramOption {
+  name: string;
+  value: bigint | boolean | string;
+  type: TraceType;
+  description?: string;
+}
+
+/** bpftrace's `--help` text for a program's named options ("HINT: expected program options:" ...). */
+export function programOptionsHelp(a: Analysis): string {
+  const names = [...a.programOptions.keys()].sort().reverse();
+  const lines = names.map((n) => {
+    const d = a.programOptions.get(n)?.description;
+    return d ? `--${n}: ${d}` : `--${n}`;
+  });
+  return ['HINT: expected program options:', ...lines].join('\n');
 }
 
 export interface MapInfo {
@@ -78,6 +101,8 @@ export interface Analysis {
   structs: Map<string, TraceType & { kind: 'struct' }>;
   enums: Map<string, { value: bigint; enumName: string }>;
   config: Map<string, bigint | string | boolean>;
+  /** getopt() options by name, with the values they take from AnalyseOptions.namedArgs. */
+  programOptions: Map<string, ProgramOption>;
   diagnostics: Diagnostics;
 }
 
@@ -355,14 +380,75 @@ class Analyser {
       this.final = final;
       for (const probe of p.probes) this.probe(probe);
     }
+    this.checkNamedArgs();
     return {
       program: p,
       maps: this.maps,
       structs: this.structs,
       enums: this.enums,
       config: this.config,
+      programOptions: this.programOptions,
       diagnostics: this.diag,
     };
+  }
+
+  private readonly programOptions = new Map<string, ProgramOption>();
+
+  /** Named arguments no getopt() asks for are errors, as in bpftrace. */
+  private checkNamedArgs(): void {
+    const given = Object.keys(this.options.namedArgs ?? {}).filter((n) => n !== 'help');
+    const unexpected = given.filter((n) => !this.programOptions.has(n));
+    if (unexpected.length === 0) return;
+    const expected = [...this.programOptions.keys()].map((n) => `--${n}`).join(', ');
+    this.diag.error(
+      `unexpected program command line options: ${unexpected.map((n) => `--${n}`).join(', ')}\n` +
+        `HINT: expected program options: ${expected}`,
+    );
+  }
+
+  /** getopt("name"[, default[, "description"]]): a constant from the command line or the default. */
+  private getopt(e: Call, types: TraceType[]): TraceType {
+    const [nameArg, defArg, descArg] = e.args;
+    if (nameArg?.kind !== 'String') {
+      this.error('getopt() expects a string literal as the option name', e.loc);
+      return BOOL;
+    }
+    const name = nameArg.value;
+    const raw = this.options.namedArgs?.[name];
+    let value: bigint | boolean | string;
+    let type: TraceType;
+    const t = types[1];
+    if (defArg === undefined || t?.kind === 'bool') {
+      const def = defArg?.kind === 'Bool' ? defArg.value : false;
+      value = def;
+      if (raw === true) value = true;
+      else if (raw !== undefined) {
+        const r = raw.toLowerCase();
+        if (r === 'true' || r === '1') value = true;
+        else if (r === 'false' || r === '0') value = false;
+        else this.error(`program command line option --${name} invalid boolean (value: ${raw})`, undefined);
+      }
+      type = BOOL;
+    } else if (t?.kind === 'string') {
+      const def = defArg.kind === 'String' ? defArg.value : '';
+      value = raw === undefined ? def : raw === true ? '' : raw;
+      type = stringType(Math.max(def.length, value.length) + 1);
+    } else if (t && isIntLike(t)) {
+      const def = constIntOf(defArg) ?? 0n;
+      value = def;
+      if (raw !== undefined) {
+        const m = raw === true ? null : /^(-?)(0x[0-9a-f]+|[0-9]+)$/i.exec(raw);
+        if (m) value = BigInt(m[2] as string) * (m[1] ? -1n : 1n);
+        else this.error(`program command line option --${name} invalid integer (value: ${raw})`, undefined);
+      }
+      type = value > (1n << 63n) - 1n ? U64 : I64;
+    } else {
+      this.error('getopt() default must be an integer, a boolean or a string literal', defArg.loc);
+      return BOOL;
+    }
+    const description = descArg?.kind === 'String' ? descArg.value : undefined;
+    this.programOptions.set(name, { name, value, type, description });
+    return type;
   }
 
   // ------------------------------------------------------------------------------------ preamble
@@ -948,7 +1034,7 @@ class Analyser {
       }
       case 'AddrOf': {
         const t = this.expr(e.target, ctx);
-        return { kind: 'pointer', to: t };
+        return { kind: 'pointer', to: t, kernel: true };
       }
       case 'Identifier':
         return this.identifier(e, ctx);
@@ -1570,7 +1656,7 @@ class Analyser {
       case 'socket_cookie':
         return U64;
       case 'getopt':
-        return types[1] ?? BOOL;
+        return this.getopt(e, types);
       case 'unwatch':
       case 'write_user':
       case 'assert':
@@ -1881,3 +1967,10 @@ export function probeNames(program: Program): string[] {
 }
 
 export { spanLoc };
+
+/** An integer literal, possibly negated. */
+function constIntOf(e: Expr | undefined): bigint | undefined {
+  if (e?.kind === 'Integer') return e.value;
+  if (e?.kind === 'Unop' && e.op === '-' && e.operand.kind === 'Integer') return -e.operand.value;
+  return undefined;
+}

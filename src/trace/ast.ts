@@ -52,6 +52,8 @@ export interface IntegerLit extends ExprBase {
   kind: 'Integer';
   value: bigint;
   raw: string;
+  /** Set when the literal came from a positional parameter (`$2`): `str($2)` is its text. */
+  positional?: number;
 }
 export interface BoolLit extends ExprBase {
   kind: 'Bool';

@@ -1141,11 +1141,14 @@ export class Parser {
             this.tokLoc(t),
           );
         if (this.positionalArgs) {
-          const v = this.positionalArgs[Number(t.text.slice(1)) - 1] ?? '';
           const n = Number(t.text.slice(1));
+          const v = this.positionalArgs[n - 1];
+          // bpftrace: a missing parameter is 0 where an integer is expected, "" in str().
+          if (v === undefined)
+            return { kind: 'Integer', value: 0n, raw: t.text, positional: n, loc: this.tokLoc(t) };
           if (/^([0-9]+|0[xX][0-9a-fA-F]+)$/.test(v)) {
             const value = /^0[0-7]+$/.test(v) ? BigInt(`0o${v.slice(1)}`) : BigInt(v);
-            return { kind: 'Integer', value, raw: t.text, loc: this.tokLoc(t) };
+            return { kind: 'Integer', value, raw: t.text, positional: n, loc: this.tokLoc(t) };
           }
           return { kind: 'String', value: v, positional: n, loc: this.tokLoc(t) };
         }
@@ -1263,6 +1266,15 @@ export class Parser {
     if (this.isOp('(')) {
       this.advance();
       const args = this.exprList(')');
+      // `str($1)` of a numeric (or missing) positional parameter is its text.
+      const a0 = args[0];
+      if (t.text === 'str' && a0?.kind === 'Integer' && a0.positional !== undefined)
+        args[0] = {
+          kind: 'String',
+          value: this.positionalArgs?.[a0.positional - 1] ?? '',
+          positional: a0.positional,
+          loc: a0.loc,
+        };
       return { kind: 'Call', name: t.text, args, nameLoc: this.tokLoc(t), loc: this.loc(t.offset) };
     }
     return { kind: 'Identifier', name: t.text, loc: this.tokLoc(t) };

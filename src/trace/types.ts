@@ -22,7 +22,8 @@ export type TraceType =
   | { kind: 'int'; bits: 8 | 16 | 32 | 64; signed: boolean; enumName?: string }
   | { kind: 'string'; size: number }
   | { kind: 'buffer'; size: number }
-  | { kind: 'pointer'; to: TraceType }
+  /** `kernel`: the address of a program variable (`&$x`), read with probe_read_kernel whatever the probe. */
+  | { kind: 'pointer'; to: TraceType; kernel?: boolean }
   | { kind: 'array'; of: TraceType; length: number }
   /** A C struct or union (user-defined or from BTF); `fields` undefined when only the name is known. */
   | { kind: 'struct'; tag: 'struct' | 'union'; name: string; size?: number; fields?: StructField[] }

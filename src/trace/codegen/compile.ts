@@ -119,6 +119,7 @@ const H = {
   ringbuf_output: 130,
   for_each_map_elem: 164,
   get_func_ip: 173,
+  map_lookup_percpu_elem: 195,
 } as const;
 
 /** x86-64 struct pt_regs offsets. */
@@ -268,6 +269,8 @@ class ScriptCompiler {
   usesElapsed = false;
   readonly callbacks = new Map<string, number[]>();
   readonly ncpus: number;
+  /** Loop bound over per-CPU values (the kernel's possible CPUs, at least ncpus). */
+  readonly possibleCpus: number;
   readonly maxStrlen: number;
 
   constructor(
@@ -275,6 +278,7 @@ class ScriptCompiler {
     readonly options: CodegenOptions,
   ) {
     this.ncpus = options.ncpus ?? defaultCpus();
+    this.possibleCpus = Math.max(this.ncpus, possibleCpus());
     const ms = analysis.config.get('max_strlen');
     this.maxStrlen = typeof ms === 'bigint' ? Number(ms) : (options.maxStrlen ?? 64);
   }
@@ -578,6 +582,18 @@ class ScriptCompiler {
 function defaultCpus(): number {
   try {
     return availableParallelism();
+  } catch {
+    return 1;
+  }
+}
+
+/** The kernel's possible CPUs (/sys/devices/system/cpu/possible: "0-N"), 1 when unknown. */
+function possibleCpus(): number {
+  try {
+    const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim();
+    let n = 1;
+    for (const part of text.split(',')) n = Math.max(n, Number(part.split('-').at(-1)) + 1);
+    return Number.isFinite(n) ? Math.min(n, 8192) : 1;
   } catch {
     return 1;
   }
@@ -1242,9 +1258,20 @@ class ProgramCompiler {
       case 'Comptime':
         this.scalar(e.expr);
         return;
-      case 'AddrOf':
-        this.error('the & operator is not supported by the code generator', e.loc);
-        break;
+      case 'AddrOf': {
+        // &$var: the variable's stack slot (scalars) or scratch region (memory values); else a place.
+        const t = e.target;
+        if (t.kind === 'Variable') {
+          const v = this.varOf(t.name, t.type);
+          a.mov(0, v.scalar ? this.frame.varBase : 7);
+          a.aluImm(BPF_ADD, 0, v.off);
+          return;
+        }
+        const slot = this.addressOf(this.place(t));
+        a.ldx(8, 0, 10, slot);
+        this.release(slot);
+        return;
+      }
       default:
         this.error(`cannot lower ${e.kind} to a value`, e.loc);
     }
@@ -1663,6 +1690,10 @@ class ProgramCompiler {
         break;
       case 'FieldAccess': {
         let pt = e.expr.type as TraceType;
+        // `args` is resolved per attach point: the analyser typed it from the first one, but each
+        // program here compiles for one tracepoint, whose format may place the field elsewhere.
+        if (e.expr.kind === 'Identifier' && e.expr.name === 'args' && this.provider === 'tracepoint')
+          pt = this.sc.options.types?.probeArgs?.(this.spec) ?? pt;
         let base: Place;
         if (pt.kind === 'pointer') {
           base = this.pointerPlace(e.expr, pt);
@@ -1781,9 +1812,10 @@ class ProgramCompiler {
     this.a.stx(8, 10, slot, 0);
     // Struct pointers from BTF are kernel memory; other pointers depend on the probe.
     const kernel =
-      t.to.kind === 'struct' &&
-      this.sc.options.types?.struct?.(t.to.tag, t.to.name) !== undefined &&
-      !this.userSpace();
+      t.kernel === true ||
+      (t.to.kind === 'struct' &&
+        this.sc.options.types?.struct?.(t.to.tag, t.to.name) !== undefined &&
+        !this.userSpace());
     return { kind: 'mem', slot, off: 0, user: kernel ? false : this.userSpace() };
   }
 
@@ -2128,11 +2160,15 @@ class ProgramCompiler {
     a.bind(have);
   }
 
-  /** r0 = scalar value of @m[k]; 0 when absent. Aggregates read this CPU's value. */
+  /** r0 = scalar value of @m[k]; 0 when absent. Aggregates combine every CPU's value, as bpftrace does. */
   readMapScalar(e: MapRef): void {
     const a = this.a;
     const map = this.mapLayout(e);
     const keyOff = this.buildKey(map, e.keys, map.bucketOffset !== undefined ? map.keySize : map.keySize);
+    if (map.perCpu && map.kind !== 'plain') {
+      this.readPerCpuScalar(map, keyOff);
+      return;
+    }
     this.lookup(map, keyOff);
     const end = a.newLabel();
     a.jImm(BPF_JEQ, 0, 0, end);
@@ -2152,6 +2188,74 @@ class ProgramCompiler {
       a.ldx(Math.min(8, map.value.size) >= 8 ? 8 : 1, 0, 0, 0);
     }
     a.bind(end);
+  }
+
+  /**
+   * r0 = an aggregation's value summed over CPUs: bpf_map_lookup_percpu_elem for each possible CPU;
+   * count/sum add, avg/stats divide the summed total by the summed count, min/max keep the best set value.
+   */
+  readPerCpuScalar(map: MapLayout, keyOff: number): void {
+    const a = this.a;
+    const acc = this.tmp();
+    const aux = this.tmp();
+    const cpu = this.tmp();
+    a.st(8, 10, acc, 0);
+    a.st(8, 10, aux, 0);
+    a.st(8, 10, cpu, 0);
+    const loop = a.newLabel();
+    const next = a.newLabel();
+    const done = a.newLabel();
+    a.bind(loop);
+    a.ldx(8, 3, 10, cpu);
+    a.jImm(BPF_JGE, 3, this.sc.possibleCpus, done);
+    a.ldMap(1, map.mapIndex);
+    a.mov(2, 7);
+    a.aluImm(BPF_ADD, 2, keyOff);
+    a.call(H.map_lookup_percpu_elem);
+    // NULL: past the last CPU, or no such key (then on every CPU).
+    a.jImm(BPF_JEQ, 0, 0, done);
+    if (map.kind === 'min' || map.kind === 'max') {
+      const store = a.newLabel();
+      a.ldx(8, 1, 0, 8);
+      a.jImm(BPF_JEQ, 1, 0, next);
+      a.ldx(8, 2, 0, 0);
+      a.ldx(8, 1, 10, aux);
+      a.jImm(BPF_JEQ, 1, 0, store);
+      a.ldx(8, 1, 10, acc);
+      const jop = map.kind === 'min' ? (map.signed ? BPF_JSGE : BPF_JGE) : map.signed ? BPF_JSLE : BPF_JLE;
+      a.jReg(jop, 2, 1, next);
+      a.bind(store);
+      a.stx(8, 10, acc, 2);
+      a.st(8, 10, aux, 1);
+    } else {
+      a.ldx(8, 1, 0, 0);
+      a.ldx(8, 2, 10, acc);
+      a.alu(BPF_ADD, 2, 1);
+      a.stx(8, 10, acc, 2);
+      if (map.kind === 'avg' || map.kind === 'stats') {
+        a.ldx(8, 1, 0, 8);
+        a.ldx(8, 2, 10, aux);
+        a.alu(BPF_ADD, 2, 1);
+        a.stx(8, 10, aux, 2);
+      }
+    }
+    a.bind(next);
+    a.ldx(8, 3, 10, cpu);
+    a.aluImm(BPF_ADD, 3, 1);
+    a.stx(8, 10, cpu, 3);
+    a.jmp(loop);
+    a.bind(done);
+    a.ldx(8, 0, 10, acc);
+    if (map.kind === 'avg' || map.kind === 'stats') {
+      const end = a.newLabel();
+      a.ldx(8, 1, 10, aux);
+      a.jImm(BPF_JEQ, 1, 0, end);
+      a.alu(BPF_DIV, 0, 1, map.signed ? 1 : 0);
+      a.bind(end);
+    }
+    this.release(cpu);
+    this.release(aux);
+    this.release(acc);
   }
 
   readMapAgg(e: MapRef, lay: ValueLayout): { off: number; size: number } {
@@ -2642,6 +2746,12 @@ class ProgramCompiler {
         const off = this.scratch(size);
         this.zero(7, off, size);
         const src = args[0] as Expr;
+        if (src.kind === 'Binop' && src.left.kind === 'String' && src.left.positional !== undefined) {
+          const full = stringBytes(src.left.value);
+          const k = Number(constValue(src.right) ?? 0n);
+          this.writeBytes(off, full.subarray(Math.min(k, full.length)), size);
+          return { off, size };
+        }
         if (!isScalarType(src.type)) {
           const loc = this.agg(src);
           this.copy(7, off, 7, loc.off, Math.min(loc.size, size));
@@ -2679,6 +2789,12 @@ class ProgramCompiler {
         const off = this.scratch(size);
         this.zero(7, off, size);
         const src = args[0] as Expr;
+        if (src.kind === 'Binop' && src.left.kind === 'String' && src.left.positional !== undefined) {
+          const full = stringBytes(src.left.value);
+          const k = Number(constValue(src.right) ?? 0n);
+          this.writeBytes(off, full.subarray(Math.min(k, full.length)), size);
+          return { off, size };
+        }
         if (!isScalarType(src.type)) {
           const loc = this.agg(src);
           this.copy(7, off + 1, 7, loc.off, Math.min(loc.size, n));
@@ -2754,6 +2870,46 @@ class ProgramCompiler {
       }
       case 'strcontains':
         this.strcontains(args[0] as Expr, args[1] as Expr);
+        return undefined;
+      case 'strlen': {
+        // r0 = index of the first NUL (or the string's size): a bounded loop over the scratch copy.
+        const loc = this.agg(args[0] as Expr);
+        const loop = a.newLabel();
+        const done = a.newLabel();
+        a.movImm(0, 0);
+        a.bind(loop);
+        a.jImm(BPF_JGE, 0, loc.size, done);
+        a.mov(1, 7);
+        a.alu(BPF_ADD, 1, 0);
+        a.ldx(1, 2, 1, loc.off);
+        a.jImm(BPF_JEQ, 2, 0, done);
+        a.aluImm(BPF_ADD, 0, 1);
+        a.jmp(loop);
+        a.bind(done);
+        return undefined;
+      }
+      case 'pton': {
+        const bytes = ptonBytes(stringOf(args[0]) ?? '');
+        if (!bytes) this.error(`pton() expects a valid IPv4 or IPv6 address (${stringOf(args[0])})`, e.loc);
+        const off = this.scratch(bytes.length);
+        this.writeBytes(off, bytes, bytes.length);
+        return { off, size: bytes.length };
+      }
+      case 'getopt': {
+        // A program option: a constant, from the command line (-- --name=value) or the default.
+        const v = this.sc.analysis.programOptions?.get(stringOf(args[0]) ?? '')?.value ?? false;
+        if (typeof v === 'string') {
+          const size = this.sc.layout(e.type as TraceType, true).size;
+          const off = this.scratch(size);
+          this.writeBytes(off, stringBytes(v), size);
+          return { off, size };
+        }
+        a.movImm(0, typeof v === 'boolean' ? (v ? 1 : 0) : BigInt.asIntN(64, v));
+        return undefined;
+      }
+      case 'cgroup_path':
+        // The cgroup id; the runtime turns it into the path (layout kind cgroup_path).
+        this.scalar(args[0] as Expr);
         return undefined;
       case 'strftime': {
         const act = this.sc.addAction('STRFTIME', stringOf(args[0]) ?? '', [], 0);
@@ -2865,6 +3021,7 @@ class ProgramCompiler {
 
   addressSpace(e: Expr): boolean | undefined {
     const t = e.type;
+    if (t?.kind === 'pointer' && t.kernel) return false;
     if (t?.kind === 'pointer' && t.to.kind === 'struct' && !this.userSpace()) return false;
     return this.userSpace();
   }
@@ -3009,7 +3166,46 @@ function offsetPlace(p: Place, off: number): Place {
 function stringOf(e: Expr | undefined): string | undefined {
   let x = e;
   while (x && x.kind === 'BlockExpr' && x.block.expr && x.block.stmts.length === 0) x = x.block.expr;
+  if (x?.kind === 'Call' && x.name === 'str' && x.args.length === 1) x = x.args[0];
   return x?.kind === 'String' ? x.value : undefined;
+}
+
+/** pton(): an IPv4 (4 bytes) or IPv6 (16 bytes) address literal in network order; undefined when invalid. */
+export function ptonBytes(text: string): Uint8Array | undefined {
+  if (!text.includes(':')) {
+    const parts = text.split('.');
+    if (parts.length !== 4 || parts.some((p) => !/^[0-9]{1,3}$/.test(p) || Number(p) > 255)) return undefined;
+    return Uint8Array.from(parts.map(Number));
+  }
+  let s = text;
+  const tail: number[] = [];
+  const v4 = /^(.*:)([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)$/.exec(s);
+  if (v4) {
+    const b = ptonBytes(v4[2] as string);
+    if (!b) return undefined;
+    tail.push((b[0] as number) * 256 + (b[1] as number), (b[2] as number) * 256 + (b[3] as number));
+    s = (v4[1] as string).endsWith('::') ? (v4[1] as string) : (v4[1] as string).slice(0, -1);
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const group = (h: string): number[] | undefined => {
+    if (h === '') return [];
+    const g = h.split(':');
+    if (g.some((x) => !/^[0-9a-fA-F]{1,4}$/.test(x))) return undefined;
+    return g.map((x) => Number.parseInt(x, 16));
+  };
+  const head = group(halves[0] as string);
+  const rest = halves.length === 2 ? group(halves[1] as string) : [];
+  if (!head || !rest) return undefined;
+  const words = [...head, ...rest, ...tail];
+  if (halves.length === 1 ? words.length !== 8 : words.length > 7) return undefined;
+  const all = [...head, ...new Array<number>(8 - words.length).fill(0), ...rest, ...tail];
+  const out = new Uint8Array(16);
+  all.forEach((w, i) => {
+    out[2 * i] = w >> 8;
+    out[2 * i + 1] = w & 0xff;
+  });
+  return out;
 }
 
 /** String literal values hold bytes as char codes. */
