@@ -12,6 +12,7 @@
  *   Every other refusal throws TsbpfError with `details.errno` set to the kernel's errno
  *   (EEXIST, ENOENT, E2BIG, EINVAL, EPERM, EBUSY, ENOSPC, ENOTSUPP, EOPNOTSUPP).
  */
+import { TsbpfError } from './errors.js';
 
 /** What a map is made of: the `BPF_MAP_CREATE` attributes (the ObjectSpec's map shape). */
 export interface MapSpec {
@@ -230,6 +231,32 @@ export function splitPerCpu(buf: Uint8Array, cpus: number, valueSize: number): U
   const out: Uint8Array[] = [];
   for (let c = 0; c < cpus; c++) out.push(buf.slice(c * stride, c * stride + valueSize));
   return out;
+}
+
+/**
+ * The kernel's per-CPU value buffer from one value per CPU, each padded to 8 bytes (the reverse of
+ * splitPerCpu); `checkValue` refuses a value of the wrong size in the map's own words.
+ */
+export function joinPerCpu(
+  map: BpfMap,
+  values: readonly Uint8Array[],
+  checkValue: (value: Uint8Array) => void,
+): Uint8Array {
+  if (!map.perCpu)
+    throw new TsbpfError('usage', `updatePerCpu: ${map.typeName} map '${map.name}' is not per-CPU`);
+  if (values.length !== map.cpus) {
+    throw new TsbpfError(
+      'usage',
+      `updatePerCpu on map '${map.name}': ${values.length} values given, expected one per CPU (${map.cpus})`,
+    );
+  }
+  const stride = roundUp8(map.valueSize);
+  const buf = new Uint8Array(map.valueBufferSize);
+  values.forEach((v, c) => {
+    checkValue(v);
+    buf.set(v, c * stride);
+  });
+  return buf;
 }
 
 export function roundUp8(n: number): number {

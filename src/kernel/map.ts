@@ -15,6 +15,7 @@ import {
   type BpfMap,
   describeMapErrno,
   ENOENT,
+  joinPerCpu,
   type MapInfo,
   type MapOp,
   type MapSpec,
@@ -366,21 +367,8 @@ export class KernelMap implements BpfMap {
   }
 
   updatePerCpu(key: Uint8Array, values: readonly Uint8Array[], flags = 0): void {
-    if (!this.perCpu)
-      throw new TsbpfError('usage', `updatePerCpu: ${this.typeName} map '${this.name}' is not per-CPU`);
-    if (values.length !== this.cpus) {
-      throw new TsbpfError(
-        'usage',
-        `updatePerCpu on map '${this.name}': ${values.length} values given, expected one per CPU (${this.cpus})`,
-      );
-    }
-    const stride = roundUp8(this.valueSize);
-    const buf = new Uint8Array(this.valueBufferSize);
-    values.forEach((v, c) => {
-      this.checkBytes('value', v, this.valueSize, 'BPF_MAP_UPDATE_ELEM');
-      buf.set(v, c * stride);
-    });
-    this.update(key, buf, flags);
+    const check = (v: Uint8Array) => this.checkBytes('value', v, this.valueSize, 'BPF_MAP_UPDATE_ELEM');
+    this.update(key, joinPerCpu(this, values, check), flags);
   }
 
   delete(key: Uint8Array): boolean {

@@ -14,6 +14,7 @@ import {
   ENOENT,
   ENOTSUPP,
   EPERM,
+  joinPerCpu,
   type MapInfo,
   type MapOp,
   roundUp8,
@@ -276,22 +277,8 @@ export abstract class VmMap implements BpfMap {
   }
 
   updatePerCpu(key: Uint8Array, values: readonly Uint8Array[], flags = 0): void {
-    if (!this.perCpu) {
-      throw new TsbpfError('usage', `updatePerCpu: ${this.typeName} map '${this.name}' is not per-CPU`);
-    }
-    if (values.length !== this.cpus) {
-      throw new TsbpfError(
-        'usage',
-        `updatePerCpu on map '${this.name}': ${values.length} values given, expected one per CPU (${this.cpus})`,
-      );
-    }
-    const stride = roundUp8(this.valueSize);
-    const buf = new Uint8Array(this.valueBufferSize);
-    values.forEach((v, c) => {
-      this.checkBytes('value', v, this.valueSize, 'BPF_MAP_UPDATE_ELEM');
-      buf.set(v, c * stride);
-    });
-    this.update(key, buf, flags);
+    const check = (v: Uint8Array) => this.checkBytes('value', v, this.valueSize, 'BPF_MAP_UPDATE_ELEM');
+    this.update(key, joinPerCpu(this, values, check), flags);
   }
 
   delete(key: Uint8Array): boolean {
