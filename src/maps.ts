@@ -12,6 +12,20 @@
  *   Every other refusal throws TsbpfError with `details.errno` set to the kernel's errno
  *   (EEXIST, ENOENT, E2BIG, EINVAL, EPERM, EBUSY, ENOSPC, ENOTSUPP, EOPNOTSUPP).
  */
+import {
+  E2BIG,
+  EBADF,
+  EBUSY,
+  EEXIST,
+  EINVAL,
+  ENOENT,
+  ENOMEM,
+  ENOSPC,
+  ENOTSUPP,
+  EOPNOTSUPP,
+  EPERM,
+  errnoName,
+} from './errno.js';
 import { TsbpfError } from './errors.js';
 
 /** What a map is made of: the `BPF_MAP_CREATE` attributes (the ObjectSpec's map shape). */
@@ -121,37 +135,6 @@ export interface BpfMap {
   close(): void;
 }
 
-// Errno values the map commands use (Linux).
-export const EPERM = 1;
-export const ENOENT = 2;
-export const E2BIG = 7;
-export const EBADF = 9;
-export const EAGAIN = 11;
-export const ENOMEM = 12;
-export const EFAULT = 14;
-export const EBUSY = 16;
-export const EEXIST = 17;
-export const EINVAL = 22;
-export const ENOSPC = 28;
-export const EOPNOTSUPP = 95;
-export const ENOTSUPP = 524;
-
-const ERRNO_NAMES: Readonly<Record<number, string>> = {
-  [EPERM]: 'EPERM',
-  [ENOENT]: 'ENOENT',
-  [E2BIG]: 'E2BIG',
-  [EBADF]: 'EBADF',
-  [EAGAIN]: 'EAGAIN',
-  [ENOMEM]: 'ENOMEM',
-  [EFAULT]: 'EFAULT',
-  [EBUSY]: 'EBUSY',
-  [EEXIST]: 'EEXIST',
-  [EINVAL]: 'EINVAL',
-  [ENOSPC]: 'ENOSPC',
-  [EOPNOTSUPP]: 'EOPNOTSUPP',
-  [ENOTSUPP]: 'ENOTSUPP',
-};
-
 /** Map operations, named as in the kernel. */
 export type MapOp =
   | 'BPF_MAP_CREATE'
@@ -171,7 +154,7 @@ export type MapOp =
 
 /** What an errno means for a map command: "ENOENT (no such key)". */
 export function describeMapErrno(op: MapOp, errno: number): string {
-  const name = ERRNO_NAMES[errno] ?? `errno ${errno}`;
+  const name = errnoName(errno);
   let why: string;
   switch (errno) {
     case ENOENT:

@@ -10,14 +10,16 @@
  * - any other extern VAR or FUNC left is made static/global so that the kernel accepts the BTF.
  * Also the kernel's own BTF (/sys/kernel/btf/vmlinux), parsed once, for CO-RE, kfuncs and ksyms.
  */
+
 import { readFileSync } from 'node:fs';
 import { Btf } from '../btf/btf.js';
 import { encodeBtf } from '../btf/encode.js';
 import { parseBtf } from '../btf/parse.js';
 import type { BtfType } from '../btf/types.js';
+import { ENOSPC, EPERM } from '../errno.js';
 import { TsbpfError } from '../errors.js';
 import type { ObjectSpec } from '../object/spec.js';
-import { addressOf, BPF_CMD, bpfRaw, ERRNO, explainErrno, kernelBuffer, toKernelBuffer } from './syscall.js';
+import { addressOf, BPF_CMD, bpfRaw, explainErrno, kernelBuffer, toKernelBuffer } from './syscall.js';
 
 const BTF_ATTR = {
   btf: 0,
@@ -48,12 +50,11 @@ export function loadRawBtf(bytes: Uint8Array): number {
   };
   let r = attempt(0);
   if (r.result >= 0) return r.result;
-  if (r.errno === ERRNO.EPERM)
-    throw new TsbpfError('kernel', `BPF_BTF_LOAD failed: ${explainErrno(r.errno)}`, r);
+  if (r.errno === EPERM) throw new TsbpfError('kernel', `BPF_BTF_LOAD failed: ${explainErrno(r.errno)}`, r);
   for (let size = 64 * 1024; size <= 16 * 1024 * 1024; size *= 4) {
     r = attempt(size);
     if (r.result >= 0) return r.result;
-    if (r.errno !== ERRNO.ENOSPC) break;
+    if (r.errno !== ENOSPC) break;
   }
   const last = r.log
     .trim()

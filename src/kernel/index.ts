@@ -1,5 +1,6 @@
 /** The Linux kernel backend: programs loaded and run through bpf(2). */
 
+export { errnoName } from '../errno.js';
 export {
   type KernelBackend,
   KernelCollection,
@@ -38,4 +39,4 @@ export {
   testRun,
 } from './program.js';
 export { openRingBuffer, RingBuffer, type RingBufferStats } from './ringbuf.js';
-export { BPF_CMD, errnoName, explainErrno } from './syscall.js';
+export { BPF_CMD, explainErrno } from './syscall.js';

@@ -9,12 +9,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { mapTypeById, mapTypeByName } from '../catalog/map-types.js';
+import { ENOENT } from '../errno.js';
 import { TsbpfError } from '../errors.js';
 import {
   type BatchPage,
   type BpfMap,
   describeMapErrno,
-  ENOENT,
   joinPerCpu,
   type MapInfo,
   type MapOp,

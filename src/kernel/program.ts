@@ -2,7 +2,9 @@
  * Programs in the Linux kernel: BPF_PROG_LOAD, BPF_PROG_TEST_RUN, BPF_OBJ_GET_INFO_BY_FD.
  * `union bpf_attr` is laid out by byte offset (include/uapi/linux/bpf.h) with a DataView.
  */
+
 import { programTypeByName } from '../catalog/program-types.js';
+import { EACCES, EAGAIN, EINTR, ENOSPC, ENOSYS, EPERM } from '../errno.js';
 import { TsbpfError } from '../errors.js';
 import { encode, type Insn } from '../isa/insn.js';
 import {
@@ -11,7 +13,6 @@ import {
   bpf,
   bpfRaw,
   closeFd as closeRawFd,
-  ERRNO,
   explainErrno,
   ffiAvailable,
   kernelBuffer,
@@ -219,7 +220,7 @@ export function loadProgram(options: LoadOptions): LoadedProgram {
     const pointees = [insns, license, log, fdArray, funcInfo, lineInfo];
     let r = bpfRaw(BPF_CMD.PROG_LOAD, attr, pointees);
     // EAGAIN: the verifier was interrupted; EINTR: a signal. Both are worth a few retries (as libbpf does).
-    for (let i = 0; i < 5 && r.result < 0 && (r.errno === ERRNO.EAGAIN || r.errno === ERRNO.EINTR); i++) {
+    for (let i = 0; i < 5 && r.result < 0 && (r.errno === EAGAIN || r.errno === EINTR); i++) {
       r = bpfRaw(BPF_CMD.PROG_LOAD, attr, pointees);
     }
     return {
@@ -235,12 +236,12 @@ export function loadProgram(options: LoadOptions): LoadedProgram {
   for (;;) {
     const r = attempt(logLevel, logSize);
     if (r.result >= 0) return { fd: r.result, log: r.log };
-    if (r.errno === ERRNO.ENOSPC && logLevel > 0 && logSize < MAX_LOG_SIZE) {
+    if (r.errno === ENOSPC && logLevel > 0 && logSize < MAX_LOG_SIZE) {
       // The log did not fit (the load failed for that reason alone, or failed and the log was cut).
       logSize = Math.min(MAX_LOG_SIZE, Math.max(logSize * 4, r.trueSize > r.bufSize ? r.trueSize : 0));
       continue;
     }
-    if (logLevel === 0 && r.errno !== ERRNO.EPERM && r.errno !== ERRNO.ENOSYS) {
+    if (logLevel === 0 && r.errno !== EPERM && r.errno !== ENOSYS) {
       // Load again with a log, so the error says why.
       logLevel = 1;
       continue;
@@ -408,10 +409,10 @@ function probe(): { ok: true } | { ok: false; reason: string } {
     const errno = e instanceof TsbpfError ? e.details.errno : undefined;
     const uid = process.getuid?.();
     const who = uid === 0 ? 'running as root' : `running as uid ${uid}, not root`;
-    if (errno === ERRNO.EPERM || errno === ERRNO.EACCES) {
+    if (errno === EPERM || errno === EACCES) {
       return { ok: false, reason: `bpf() is not permitted (${who}): needs CAP_BPF/CAP_SYS_ADMIN or root` };
     }
-    if (errno === ERRNO.ENOSYS) return { ok: false, reason: 'this kernel has no bpf() system call' };
+    if (errno === ENOSYS) return { ok: false, reason: 'this kernel has no bpf() system call' };
     return {
       ok: false,
       reason: `cannot load a trivial BPF program: ${e instanceof Error ? e.message : String(e)}`,

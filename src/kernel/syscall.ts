@@ -10,6 +10,27 @@
  * move, and the caller keeps a reference to every one of them until the call returns.
  */
 import { createRequire } from 'node:module';
+import {
+  E2BIG,
+  EACCES,
+  EAGAIN,
+  EBADF,
+  EBUSY,
+  EEXIST,
+  EFAULT,
+  EINTR,
+  EINVAL,
+  ENODEV,
+  ENOENT,
+  ENOMEM,
+  ENOSPC,
+  ENOSYS,
+  ENOTSUPP,
+  EOPNOTSUPP,
+  EPERM,
+  ERANGE,
+  errnoName,
+} from '../errno.js';
 import { TsbpfError } from '../errors.js';
 
 type Koffi = typeof import('koffi').default;
@@ -47,54 +68,31 @@ export const BPF_CMD = {
 const SYS_BPF: Readonly<Record<string, number>> = { x64: 321, arm64: 280, riscv64: 280, loong64: 280 };
 
 /** Linux errno values with names and what they usually mean for bpf(2). */
-const ERRNOS: Readonly<Record<number, readonly [string, string]>> = {
-  1: ['EPERM', 'operation not permitted: needs CAP_BPF/CAP_SYS_ADMIN or root'],
-  2: ['ENOENT', 'no such object'],
-  4: ['EINTR', 'interrupted by a signal'],
-  7: ['E2BIG', 'argument too big: too many instructions, or non-zero bytes past the end of bpf_attr'],
-  9: ['EBADF', 'bad file descriptor'],
-  11: ['EAGAIN', 'resource temporarily unavailable'],
-  12: ['ENOMEM', 'out of memory (or the locked-memory limit was hit)'],
-  13: [
-    'EACCES',
-    'permission denied: the verifier rejected the program, or it needs CAP_BPF/CAP_SYS_ADMIN or root',
-  ],
-  14: ['EFAULT', 'bad address: a pointer inside bpf_attr is wrong'],
-  16: ['EBUSY', 'device or resource busy'],
-  17: ['EEXIST', 'object already exists'],
-  19: ['ENODEV', 'no such device'],
-  22: [
-    'EINVAL',
-    'invalid argument: a malformed bpf_attr or instruction, or the verifier rejected the program',
-  ],
-  28: ['ENOSPC', 'no space left: a buffer (verifier log, output data) is too small'],
-  34: ['ERANGE', 'result out of range'],
-  38: ['ENOSYS', 'the bpf() system call is not implemented by this kernel'],
-  95: ['EOPNOTSUPP', 'operation not supported'],
-  524: ['ENOTSUPP', 'operation not supported by this program type or kernel'],
+const EXPLANATIONS: Readonly<Record<number, string>> = {
+  [EPERM]: 'operation not permitted: needs CAP_BPF/CAP_SYS_ADMIN or root',
+  [ENOENT]: 'no such object',
+  [EINTR]: 'interrupted by a signal',
+  [E2BIG]: 'argument too big: too many instructions, or non-zero bytes past the end of bpf_attr',
+  [EBADF]: 'bad file descriptor',
+  [EAGAIN]: 'resource temporarily unavailable',
+  [ENOMEM]: 'out of memory (or the locked-memory limit was hit)',
+  [EACCES]: 'permission denied: the verifier rejected the program, or it needs CAP_BPF/CAP_SYS_ADMIN or root',
+  [EFAULT]: 'bad address: a pointer inside bpf_attr is wrong',
+  [EBUSY]: 'device or resource busy',
+  [EEXIST]: 'object already exists',
+  [ENODEV]: 'no such device',
+  [EINVAL]: 'invalid argument: a malformed bpf_attr or instruction, or the verifier rejected the program',
+  [ENOSPC]: 'no space left: a buffer (verifier log, output data) is too small',
+  [ERANGE]: 'result out of range',
+  [ENOSYS]: 'the bpf() system call is not implemented by this kernel',
+  [EOPNOTSUPP]: 'operation not supported',
+  [ENOTSUPP]: 'operation not supported by this program type or kernel',
 };
 
-export const ERRNO = {
-  EPERM: 1,
-  ENOENT: 2,
-  EINTR: 4,
-  E2BIG: 7,
-  EBADF: 9,
-  EAGAIN: 11,
-  EACCES: 13,
-  EFAULT: 14,
-  EINVAL: 22,
-  ENOSPC: 28,
-  ENOSYS: 38,
-} as const;
-
 /** `EACCES (permission denied: ...)` for an errno. */
-export function errnoName(errno: number): string {
-  return ERRNOS[errno]?.[0] ?? `errno ${errno}`;
-}
 export function explainErrno(errno: number): string {
-  const e = ERRNOS[errno];
-  return e ? `${e[0]} (${e[1]})` : `errno ${errno}`;
+  const why = EXPLANATIONS[errno];
+  return why ? `${errnoName(errno)} (${why})` : errnoName(errno);
 }
 
 interface Libc {
@@ -190,7 +188,7 @@ export function bpf(
   for (let attempt = 0; ; attempt++) {
     const { result, errno } = bpfRaw(cmd, attr, pointees);
     if (result >= 0) return result;
-    if (errno === ERRNO.EINTR && attempt < 10) continue;
+    if (errno === EINTR && attempt < 10) continue;
     throw new TsbpfError('kernel', `${what} failed: ${explainErrno(errno)}`, { errno });
   }
 }

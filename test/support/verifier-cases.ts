@@ -31,6 +31,7 @@
  * `map_fd(i)` / `map_value(i, off)` name maps[i]: the kernel run creates real maps and patches the
  * immediate to their fds; tsbpf's verifier gets the same VerifierMap list and the index.
  */
+
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Btf } from '../../src/btf/btf.js';
@@ -38,6 +39,7 @@ import { attachTypeByName } from '../../src/catalog/attach-types.js';
 import { helperByName } from '../../src/catalog/helpers.js';
 import { MAP_FLAGS, mapTypeByName } from '../../src/catalog/map-types.js';
 import { programTypeByName } from '../../src/catalog/program-types.js';
+import { EAGAIN, EINTR, ENOSPC, errnoName } from '../../src/errno.js';
 import { assembleLlvm } from '../../src/isa/asm/llvm.js';
 import { encode, type Insn } from '../../src/isa/insn.js';
 import { BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, OPCODE_LD_IMM64 } from '../../src/isa/opcodes.js';
@@ -48,8 +50,6 @@ import {
   bpf,
   bpfRaw,
   closeFd,
-  ERRNO,
-  errnoName,
   kernelBuffer,
   toKernelBuffer,
 } from '../../src/kernel/syscall.js';
@@ -487,7 +487,7 @@ function rawLoad(
   v.setUint32(68, expectedAttachType, true);
   v.setUint32(108, attachBtfId, true);
   let r = bpfRaw(BPF_CMD.PROG_LOAD, attr, [code, license, log]);
-  for (let i = 0; i < 5 && r.result < 0 && (r.errno === ERRNO.EAGAIN || r.errno === ERRNO.EINTR); i++)
+  for (let i = 0; i < 5 && r.result < 0 && (r.errno === EAGAIN || r.errno === EINTR); i++)
     r = bpfRaw(BPF_CMD.PROG_LOAD, attr, [code, license, log]);
   let text = '';
   if (log) {
@@ -520,7 +520,7 @@ export function runKernel(
     const btfId = opts.attachBtfId ?? 0;
     const first = rawLoad(patched, opts.progType, attach, opts.logLevel ?? 2, KERNEL_LOG_SIZE, btfId);
     let verdict = first;
-    if (first.fd === undefined && first.errno === ERRNO.ENOSPC)
+    if (first.fd === undefined && first.errno === ENOSPC)
       verdict = rawLoad(patched, opts.progType, attach, 0, 0, btfId);
     if (first.fd !== undefined) closeFd(first.fd);
     if (verdict !== first && verdict.fd !== undefined) closeFd(verdict.fd);

@@ -19,8 +19,8 @@
  */
 import { helperByName } from '../../catalog/helpers.js';
 import { MAP_FLAGS } from '../../catalog/map-types.js';
+import { E2BIG, EINVAL, ENOENT, EPERM } from '../../errno.js';
 import { TsbpfError } from '../../errors.js';
-import { E2BIG, EINVAL, ENOENT, EPERM } from '../../maps.js';
 import {
   type HelperContext,
   type HelperFn,

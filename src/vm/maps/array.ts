@@ -8,7 +8,8 @@
  * block per CPU). BPF_F_RDONLY_PROG makes the value memory read-only to programs.
  */
 import { BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MAP_FLAGS } from '../../catalog/map-types.js';
-import { type BatchPage, E2BIG, EBADF, EEXIST, EINVAL, ENOENT, ENOTSUPP, roundUp8 } from '../../maps.js';
+import { E2BIG, EBADF, EEXIST, EINVAL, ENOENT, ENOTSUPP } from '../../errno.js';
+import { type BatchPage, roundUp8 } from '../../maps.js';
 import { type MapAttrs, type MapHost, VmMap } from './base.js';
 
 function index(key: Uint8Array): number {

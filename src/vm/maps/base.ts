@@ -5,15 +5,12 @@
  * errno instead of throwing: the helpers hand those to programs as they are.
  */
 import { BPF_F_LOCK, MAP_FLAGS, type MapType } from '../../catalog/map-types.js';
+import { EINVAL, ENOENT, ENOTSUPP, EPERM } from '../../errno.js';
 import { TsbpfError } from '../../errors.js';
 import {
   type BatchPage,
   type BpfMap,
   describeMapErrno,
-  EINVAL,
-  ENOENT,
-  ENOTSUPP,
-  EPERM,
   joinPerCpu,
   type MapInfo,
   type MapOp,

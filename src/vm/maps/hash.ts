@@ -19,7 +19,8 @@
  * and delete from JavaScript (user space or a helper) maintains it; nothing but the host writes it.
  */
 import { BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MAP_FLAGS } from '../../catalog/map-types.js';
-import { type BatchPage, E2BIG, EBADF, EEXIST, EINVAL, ENOENT, roundUp8 } from '../../maps.js';
+import { E2BIG, EBADF, EEXIST, EINVAL, ENOENT } from '../../errno.js';
+import { type BatchPage, roundUp8 } from '../../maps.js';
 import type { Region } from '../memory.js';
 import { keyId, type MapAttrs, type MapHost, SlotPool, VmMap } from './base.js';
 

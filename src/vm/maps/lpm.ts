@@ -10,7 +10,8 @@
  * side of a bit before the 1 side.
  */
 import { BPF_EXIST, BPF_NOEXIST } from '../../catalog/map-types.js';
-import { EEXIST, EINVAL, ENOENT, ENOSPC, roundUp8 } from '../../maps.js';
+import { EEXIST, EINVAL, ENOENT, ENOSPC } from '../../errno.js';
+import { roundUp8 } from '../../maps.js';
 import { type MapAttrs, type MapHost, SlotPool, VmMap } from './base.js';
 
 interface Node {

@@ -8,7 +8,7 @@
  * data, padded to 8 bytes. A sample that does not fit is lost and counted.
  */
 
-import { E2BIG, EBADF, EINVAL, ENOENT, EOPNOTSUPP } from '../../maps.js';
+import { E2BIG, EBADF, EINVAL, ENOENT, EOPNOTSUPP } from '../../errno.js';
 import { FdArrayMap } from './array.js';
 
 export const BPF_F_INDEX_MASK = 0xffffffffn;

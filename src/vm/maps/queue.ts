@@ -4,7 +4,7 @@
  * so their contents live on the host side.
  */
 import { BPF_ANY, BPF_EXIST } from '../../catalog/map-types.js';
-import { E2BIG, EINVAL, ENOENT, ENOTSUPP, EOPNOTSUPP } from '../../maps.js';
+import { E2BIG, EINVAL, ENOENT, ENOTSUPP, EOPNOTSUPP } from '../../errno.js';
 import { type MapAttrs, type MapHost, VmMap } from './base.js';
 
 export class QueueStackMap extends VmMap {

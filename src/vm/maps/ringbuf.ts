@@ -15,8 +15,9 @@
  * skips discarded ones and advances consumer_pos. `poll()`/`drain()` read what is there; the
  * async iterator waits for submissions.
  */
+
+import { EAGAIN, EINVAL, ENOTSUPP } from '../../errno.js';
 import { TsbpfError } from '../../errors.js';
-import { EAGAIN, EINVAL, ENOTSUPP } from '../../maps.js';
 import type { Region } from '../memory.js';
 import { type MapAttrs, type MapHost, VmMap } from './base.js';
 

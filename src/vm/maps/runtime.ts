@@ -11,6 +11,7 @@ import {
   mapTypeById,
   mapTypeByName,
 } from '../../catalog/map-types.js';
+import { EBADF, EINVAL, ENOTSUPP } from '../../errno.js';
 import { TsbpfError } from '../../errors.js';
 import { type Insn, splitImm64 } from '../../isa/insn.js';
 import {
@@ -20,7 +21,7 @@ import {
   BPF_PSEUDO_MAP_VALUE,
   OPCODE_LD_IMM64,
 } from '../../isa/opcodes.js';
-import { EBADF, EINVAL, ENOTSUPP, type MapSpec } from '../../maps.js';
+import type { MapSpec } from '../../maps.js';
 import { type AddressSpace, defaultAddressSpace, type Region } from '../memory.js';
 import { ArrayMap, ArrayOfMapsMap, ProgArrayMap } from './array.js';
 import { type MapAttrs, type MapHost, mapError, type VmMap } from './base.js';

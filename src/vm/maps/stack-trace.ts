@@ -6,7 +6,7 @@
  * The VM's hash is not the kernel's jhash2, so ids differ from the kernel's (they are opaque).
  */
 
-import { E2BIG, EEXIST, EFAULT, EINVAL, ENOENT } from '../../maps.js';
+import { E2BIG, EEXIST, EFAULT, EINVAL, ENOENT } from '../../errno.js';
 import { type MapAttrs, type MapHost, VmMap } from './base.js';
 
 export const BPF_F_SKIP_FIELD_MASK = 0xffn;
