@@ -57,28 +57,3 @@ export function parseCommandArgs<O extends Options>(
 }
 
 export const helpOption = { help: { type: 'boolean', short: 'h' } } as const;
-
-/** Parses space-separated or contiguous hex bytes ("aa bb", "aabb", "0xaa 0xbb"). */
-export function parseHexBytes(text: string, what: string): Uint8Array {
-  const cleaned = text
-    .trim()
-    .split(/[\s,]+/)
-    .filter((t) => t.length > 0)
-    .map((t) => t.replace(/^0x/i, ''));
-  const joined = cleaned.every((t) => t.length <= 2)
-    ? cleaned.map((t) => t.padStart(2, '0')).join('')
-    : cleaned.join('');
-  if (joined.length % 2 !== 0 || /[^0-9a-f]/i.test(joined)) {
-    throw new TsbpfError(
-      'usage',
-      `${what} is not hexadecimal bytes: '${text.length > 40 ? `${text.slice(0, 40)}...` : text}'`,
-    );
-  }
-  const out = new Uint8Array(joined.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(joined.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-export function toHex(bytes: Uint8Array, sep = ' '): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(sep);
-}

@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isTsbpfError, TsbpfError } from '../errors.js';
+import { parseHexBytes } from '../hex.js';
 import { assembleConformance } from '../isa/asm/conformance.js';
 import { decode, type Insn } from '../isa/insn.js';
 import { type Engine, type EngineOptions, prepareProgram } from '../vm/engine.js';
@@ -45,16 +46,6 @@ export const unwindHelper: HelperFn = (args, vm) => {
 
 export const CONFORMANCE_HELPERS: HelperTable = new Map([[5, unwindHelper]]);
 
-function hexBytes(text: string, what: string): Uint8Array {
-  const clean = text.replace(/#.*$/gm, '').replace(/\s+/g, '');
-  if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) {
-    throw new TsbpfError('usage', `${what}: not a sequence of hex bytes`);
-  }
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(clean.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
 function rawBytes(text: string): Uint8Array {
   const lines = text
     .split(/\r?\n/)
@@ -68,7 +59,7 @@ function rawBytes(text: string): Uint8Array {
     });
     return out;
   }
-  return hexBytes(lines.join(' '), 'raw section');
+  return parseHexBytes(lines.join(' '), 'raw section');
 }
 
 /** Parses the text of a `.data` file. */
@@ -95,7 +86,7 @@ export function parseConformanceData(text: string): ConformanceTest {
   const raw = sections.get('raw');
   if (raw) test.raw = rawBytes(raw.body.join('\n'));
   const mem = sections.get('mem');
-  if (mem) test.mem = hexBytes(mem.body.join('\n'), 'mem section');
+  if (mem) test.mem = parseHexBytes(mem.body.join('\n'), 'mem section');
   const result = sections.get('result');
   if (result) {
     const r = result.body
@@ -243,8 +234,8 @@ export function runConformancePlugin(
   options: RunConformanceOptions = {},
 ): { stdout: string; exitCode: number } {
   try {
-    const program = hexBytes(programHex, 'program');
-    const mem = memHex !== undefined && memHex.trim() !== '' ? hexBytes(memHex, 'memory') : undefined;
+    const program = parseHexBytes(programHex, 'program');
+    const mem = memHex !== undefined && memHex.trim() !== '' ? parseHexBytes(memHex, 'memory') : undefined;
     const insns = decode(program);
     const prepared = prepareProgram(insns, {
       helpers: options.helpers ?? CONFORMANCE_HELPERS,

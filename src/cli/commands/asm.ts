@@ -1,7 +1,8 @@
 import { TsbpfError } from '../../errors.js';
+import { toHex } from '../../hex.js';
 import { assemble } from '../../isa/asm/index.js';
 import { encode } from '../../isa/insn.js';
-import { type Command, helpOption, parseCommandArgs, toHex } from '../command.js';
+import { type Command, helpOption, parseCommandArgs } from '../command.js';
 import { readText, writeOutput } from '../files.js';
 
 export const asmCommand: Command = {

@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import { parseBtfExt } from '../../btf/ext.js';
 import { parseBtf } from '../../btf/parse.js';
 import { TsbpfError } from '../../errors.js';
+import { toHex } from '../../hex.js';
 import {
   type DisasmLineInfo,
   disassemble,
@@ -12,7 +13,7 @@ import {
 import { decode } from '../../isa/insn.js';
 import { codeSections, type ElfFile, isElf, readElf, STT_FUNC, sectionByName } from '../../object/elf.js';
 import { programByName, readObject } from '../../object/spec.js';
-import { type Command, helpOption, parseCommandArgs, toHex } from '../command.js';
+import { type Command, helpOption, parseCommandArgs } from '../command.js';
 import { readInput } from '../files.js';
 
 export const disasmCommand: Command = {

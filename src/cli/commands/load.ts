@@ -5,11 +5,12 @@
  * Ctrl-C (SIGINT), SIGTERM, --duration or --count.
  */
 import { TsbpfError } from '../../errors.js';
+import { toHex } from '../../hex.js';
 import { kernelBackend } from '../../kernel/collection.js';
 import type { Link } from '../../kernel/link.js';
 import { RingBuffer } from '../../kernel/ringbuf.js';
 import { readObject, type VariableValue } from '../../object/spec.js';
-import { type Command, helpOption, parseCommandArgs, toHex } from '../command.js';
+import { type Command, helpOption, parseCommandArgs } from '../command.js';
 import { readInput } from '../files.js';
 
 export const loadCommand: Command = {

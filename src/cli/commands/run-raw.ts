@@ -1,7 +1,8 @@
 import { TsbpfError } from '../../errors.js';
+import { parseHexBytes, toHex } from '../../hex.js';
 import { decode } from '../../isa/insn.js';
 import { DEFAULT_ENGINE, parseEngine, prepareProgram } from '../../vm/engine.js';
-import { type Command, helpOption, parseCommandArgs, parseHexBytes, toHex } from '../command.js';
+import { type Command, helpOption, parseCommandArgs } from '../command.js';
 import { readInput } from '../files.js';
 
 export const runRawCommand: Command = {

@@ -4,12 +4,13 @@
  */
 
 import { TsbpfError } from '../../errors.js';
+import { toHex } from '../../hex.js';
 import type { BpfMap } from '../../maps.js';
 import { readObject } from '../../object/spec.js';
 import { type VmCollection, vmBackend } from '../../vm/backend.js';
 import { DEFAULT_ENGINE, parseEngine } from '../../vm/engine.js';
 import { readCapture, writePcap } from '../../vm/pcap.js';
-import { type Command, helpOption, parseCommandArgs, toHex } from '../command.js';
+import { type Command, helpOption, parseCommandArgs } from '../command.js';
 import { readInput, writeOutput } from '../files.js';
 
 const XDP_ACTIONS = ['XDP_ABORTED', 'XDP_DROP', 'XDP_PASS', 'XDP_TX', 'XDP_REDIRECT'];
