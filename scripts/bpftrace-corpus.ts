@@ -534,9 +534,9 @@ export async function runTest(t: CorpusTest, tool: Tool, testsDir: string): Prom
     );
     let deadline = Date.now() + ATTACH_TIMEOUT * 1000;
     let code: number | null | undefined;
-    for (;;) {
+    // Process complete lines (attach detection is line based, as the runner's readline loop).
+    const consumeLines = (): void => {
       const raw = stream.text();
-      // Process complete lines (attach detection is line based, as the runner's readline loop).
       while (!notified) {
         const nl = raw.indexOf('\n', consumed);
         if (nl < 0) break;
@@ -560,9 +560,14 @@ export async function runTest(t: CorpusTest, tool: Tool, testsDir: string): Prom
         output += raw.slice(consumed);
         consumed = raw.length;
       }
+    };
+    for (;;) {
+      consumeLines();
       const r = await Promise.race([exited, sleep(25).then(() => undefined)]);
       if (r !== undefined) {
         code = r;
+        // A run that ends within one poll still has its attach line (and what follows) to go through.
+        consumeLines();
         break;
       }
       if (Date.now() > deadline) {
@@ -750,8 +755,17 @@ async function main(argv: string[]): Promise<number> {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
-      // Trace mode: nothing may keep the process alive past the script's end (pipes are written synchronously).
-      if (process.argv[2] === '--as-trace') process.exit(code);
+      // Trace mode: nothing may keep the process alive past the script's end. Writes to a pipe can still be
+      // queued (a slow reader such as `| grep`), so exit once they are out.
+      if (process.argv[2] === '--as-trace') {
+        let pending = 2;
+        const done = () => {
+          if (--pending === 0) process.exit(code);
+        };
+        process.stdout.write('', done);
+        process.stderr.write('', done);
+        return;
+      }
       process.exitCode = code;
     },
     (e) => {

@@ -19,7 +19,9 @@ import {
   histBucket,
   histBucketLow,
   lhistBucket,
+  perCpuSlices,
   readInt,
+  reduceTseries,
 } from '../src/trace/codegen/records.js';
 import { compileFrontEnd } from '../src/trace/index.js';
 import { vmBackend } from '../src/vm/backend.js';
@@ -106,6 +108,7 @@ const ONE_LINERS = [
   'BEGIN { $a = 1; $b = &$a; print(($b, *$b)); $t = (1, "x"); print(*(&$t)); }',
   'BEGIN { $a = "hello"; @n = strlen($a); printf("%s\\n", ntop(pton("::1"))); }',
   'tracepoint:syscalls:sys_enter_read { @c = count(); @s = sum(args.count); @m = max(args.count); @a = avg(args.count); @x = @c + @s + @m + @a; }',
+  'interval:ms:10 { @t = tseries(rand % 10, 10ms, 100, "avg"); @k[cpu, comm] = tseries(-1, 1s, 5, "min"); @l = tseries(1, 1s, 5); }',
 ];
 
 describe('trace codegen: kernel verifier', { skip: skipKernel }, () => {
@@ -453,6 +456,106 @@ for (const [name, make, skip] of backends) {
       };
       assert.equal(strOf('@pstr'), '17');
       assert.equal(strOf('@tail'), 'yz');
+    });
+  });
+}
+
+/**
+ * Runs BEGIN with tseries()'s clock taken from @ts (BPFTRACE_DUMMY_TS_MAP) and returns each map's buckets
+ * reduced as the runtime reduces them: epoch → value, by map name.
+ */
+function tseriesBuckets(backend: Backend, text: string): Map<string, Map<bigint, bigint>> {
+  const an = compileFrontEnd(text, { types });
+  const cs = compileScript(an, { types, dummyTsMap: '@ts' });
+  const col = backend.load(cs.spec);
+  try {
+    for (const p of cs.probes.filter((x) => x.attach.kind === 'begin'))
+      col.program(p.program).testRun(backend.name === 'kernel' ? { repeat: 0 } : { ctx: new Uint8Array(8) });
+    const out = new Map<string, Map<bigint, bigint>>();
+    for (const m of cs.maps.filter((x) => x.kind === 'tseries')) {
+      assert.ok(m.tseries && m.bucketOffset !== undefined, m.name);
+      const bm = col.map(m.mapName);
+      const points = new Map<bigint, bigint>();
+      for (const [k, v] of bm.entries()) {
+        const bucket = readInt(k, m.bucketOffset, 8, false);
+        const p = reduceTseries(perCpuSlices(v, m.valueSize, bm.cpus), m.tseries.agg, m.signed);
+        assert.equal(
+          p.epoch % m.tseries.numIntervals,
+          bucket,
+          `${m.name}: epoch ${p.epoch} in bucket ${bucket}`,
+        );
+        points.set(p.epoch, p.value);
+      }
+      out.set(m.name, points);
+    }
+    return out;
+  } finally {
+    col.close();
+  }
+}
+
+for (const [name, make, skip] of backends) {
+  describe(`trace codegen: tseries() buckets (${name})`, { skip }, () => {
+    it('last value, avg, min, max and sum per interval; a stale bucket starts over', () => {
+      // Two calls per 100ms interval (epochs 1, 2, 3 in buckets 1, 2, 0), then epoch 4 reuses bucket 1.
+      const r = tseriesBuckets(
+        make(),
+        `BEGIN {
+          @ts = (uint64)100ms; $i = 0;
+          while ($i < 6) {
+            @n = tseries($i, 100ms, 3); @v = tseries($i, 100ms, 3, "avg"); @lo = tseries($i, 100ms, 3, "min");
+            @hi = tseries(-$i, 100ms, 3, "max"); @s = tseries($i, 100ms, 3, "sum");
+            @ts += 50ms; $i++;
+          }
+          @ts = 450ms; @s = tseries(100, 100ms, 3, "sum"); @n = tseries(7, 100ms, 3);
+        }`,
+      );
+      const want: Record<string, [bigint, bigint][]> = {
+        '@n': [
+          [4n, 7n],
+          [2n, 3n],
+          [3n, 5n],
+        ],
+        '@v': [
+          [1n, 0n],
+          [2n, 2n],
+          [3n, 4n],
+        ],
+        '@lo': [
+          [1n, 0n],
+          [2n, 2n],
+          [3n, 4n],
+        ],
+        '@hi': [
+          [1n, 0n],
+          [2n, -2n],
+          [3n, -4n],
+        ],
+        '@s': [
+          [4n, 100n],
+          [2n, 5n],
+          [3n, 9n],
+        ],
+      };
+      for (const [map, points] of Object.entries(want)) assert.deepEqual(r.get(map), new Map(points), map);
+    });
+
+    it('keys get their own buckets; bucket writes at epoch 0 read back as epoch 0, value 0', () => {
+      const r = tseriesBuckets(
+        make(),
+        `BEGIN {
+          @ts = (uint64)0; @k["a", 1] = tseries(5, 1s, 2); @k["b", 2] = tseries(6, 1s, 2);
+          @ts = 1s; @k["a", 1] = tseries(8, 1s, 2);
+        }`,
+      );
+      // Per key: bucket 0 (epoch 0, never counted) and, for ("a", 1), bucket 1 at epoch 1.
+      assert.deepEqual(
+        r.get('@k'),
+        new Map([
+          [0n, 0n],
+          [1n, 8n],
+        ]),
+      );
     });
   });
 }

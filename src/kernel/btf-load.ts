@@ -8,14 +8,13 @@
  *   kernel refuses BTF_FUNC_EXTERN) with unnamed parameters named, their DATASEC entries pointing at a
  *   dummy variable;
  * - any other extern VAR or FUNC left is made static/global so that the kernel accepts the BTF.
- * Also the kernel's own BTF (/sys/kernel/btf/vmlinux), parsed once, for CO-RE, kfuncs and ksyms.
+ * Also the kernel's own BTF (/sys/kernel/btf/vmlinux), read once, for CO-RE, kfuncs and ksyms.
  */
 
-import { readFileSync } from 'node:fs';
 import { Btf } from '../btf/btf.js';
 import { encodeBtf } from '../btf/encode.js';
-import { parseBtf } from '../btf/parse.js';
 import type { BtfType } from '../btf/types.js';
+import { vmlinuxBtf } from '../btf/vmlinux.js';
 import { ENOSPC, EPERM } from '../errno.js';
 import { TsbpfError } from '../errors.js';
 import type { ObjectSpec } from '../object/spec.js';
@@ -137,16 +136,10 @@ export function loadObjectBtf(spec: ObjectSpec): { fd: number; btf: Btf } | unde
   return { fd: loadRawBtf(encodeBtf(btf)), btf };
 }
 
-let vmlinux: Btf | null | undefined;
-
-/** The running kernel's BTF (/sys/kernel/btf/vmlinux), parsed once; undefined when the kernel has none. */
+/**
+ * The running kernel's BTF (/sys/kernel/btf/vmlinux), read once; undefined when the kernel has none. The
+ * one btf/vmlinux.ts keeps, so the VM backend, the kernel backend and the bpftrace front end share it.
+ */
 export function kernelBtf(): Btf | undefined {
-  if (vmlinux === undefined) {
-    try {
-      vmlinux = parseBtf(new Uint8Array(readFileSync('/sys/kernel/btf/vmlinux')));
-    } catch {
-      vmlinux = null;
-    }
-  }
-  return vmlinux ?? undefined;
+  return vmlinuxBtf();
 }

@@ -15,8 +15,8 @@
  * it and closes every fd; so does process exit, SIGINT and SIGTERM (see link.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { release } from 'node:os';
-import { gunzipSync } from 'node:zlib';
 import type {
   Backend,
   Collection,
@@ -26,17 +26,36 @@ import type {
   TestRunResult,
 } from '../backend.js';
 import type { Btf } from '../btf/btf.js';
-import { applyCoreRelocations } from '../btf/core.js';
+import { vmlinuxBtf as kernelBtf } from '../btf/vmlinux.js';
 import { TsbpfError } from '../errors.js';
 import type { Insn } from '../isa/insn.js';
 import { BPF_PSEUDO_BTF_ID, OPCODE_LD_IMM64 } from '../isa/opcodes.js';
 import type { ExternSpec, MapSpec, ObjectSpec, ProgramSpec } from '../object/spec.js';
-import { setVariable } from '../object/spec.js';
-import { kernelBtf, loadObjectBtf } from './btf-load.js';
 import { objPin } from './info.js';
 import { type AttachOptions, attachProgram, type Link, registerCleanup, unregisterCleanup } from './link.js';
 import { KernelMap, possibleCpus } from './map.js';
 import { closeFd, loadProgram, type ProgramInfo, programInfo, testRun } from './program.js';
+
+/**
+ * What only some objects need (object BTF, CO-RE, constants, .kconfig), loaded on first use: these modules
+ * are most of this one's import cost, and a plain object (every bpftrace program) uses none of them. load()
+ * is synchronous, so they come through require() of ES modules (Node >= 20.19, Bun); where that is missing
+ * they are imported up front.
+ */
+const requireModule = createRequire(import.meta.url);
+const upfront = process.features.require_module
+  ? undefined
+  : {
+      core: await import('../btf/core.js'),
+      spec: await import('../object/spec.js'),
+      btfLoad: await import('./btf-load.js'),
+    };
+const lazyModules = {
+  core: (): typeof import('../btf/core.js') => upfront?.core ?? requireModule('../btf/core.js'),
+  spec: (): typeof import('../object/spec.js') => upfront?.spec ?? requireModule('../object/spec.js'),
+  btfLoad: (): typeof import('./btf-load.js') => upfront?.btfLoad ?? requireModule('./btf-load.js'),
+  zlib: (): typeof import('node:zlib') => requireModule('node:zlib'),
+};
 
 export interface KernelCollectionOptions extends CollectionOptions {
   /** Directory of `pinning: by_name` maps (libbpf's pin_root_path). Default /sys/fs/bpf. */
@@ -200,7 +219,7 @@ export function kernelConfig(): Map<string, string> | undefined {
   if (kconfigCache !== undefined) return kconfigCache ?? undefined;
   let text: string | undefined;
   try {
-    text = gunzipSync(readFileSync('/proc/config.gz')).toString('utf8');
+    text = lazyModules.zlib().gunzipSync(readFileSync('/proc/config.gz')).toString('utf8');
   } catch {
     try {
       text = readFileSync(`/boot/config-${release()}`, 'utf8');
@@ -441,7 +460,8 @@ function loadCollection(spec: ObjectSpec, options: KernelCollectionOptions): Ker
   // Global data: per-collection copies, with the caller's values set.
   const maps = spec.maps.map((m) => ({ ...m, data: m.data?.slice() }));
   const work: ObjectSpec = { ...spec, maps };
-  for (const [name, value] of Object.entries(options.constants ?? {})) setVariable(work, name, value);
+  for (const [name, value] of Object.entries(options.constants ?? {}))
+    lazyModules.spec().setVariable(work, name, value);
   const kconfig = maps.find((m) => m.kind === 'kconfig');
   if (kconfig) {
     kconfig.data ??= new Uint8Array(kconfig.valueSize);
@@ -455,7 +475,7 @@ function loadCollection(spec: ObjectSpec, options: KernelCollectionOptions): Ker
   try {
     if (spec.btf) {
       try {
-        btfFd = loadObjectBtf(spec)?.fd;
+        btfFd = lazyModules.btfLoad().loadObjectBtf(spec)?.fd;
       } catch (e) {
         if (e instanceof TsbpfError && e.details.errno === 1) throw e;
         warnings.push(`BTF not loaded (continuing without it, as libbpf does): ${(e as Error).message}`);
@@ -558,7 +578,7 @@ function loadCollection(spec: ObjectSpec, options: KernelCollectionOptions): Ker
         if (!target)
           throw new TsbpfError('kernel', `prog '${prog.name}': CO-RE needs /sys/kernel/btf/vmlinux`);
         coreCache ??= new Map();
-        insns = applyCoreRelocations(insns, prog.coreRelos, spec.btf as Btf, target, {
+        insns = lazyModules.core().applyCoreRelocations(insns, prog.coreRelos, spec.btf as Btf, target, {
           programs: [{ name: prog.name, slot: 0, slots: prog.slotCount }],
           cache: coreCache,
         }).insns;

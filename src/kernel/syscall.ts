@@ -9,6 +9,7 @@
  * `kernelBuffer()` over a fresh ArrayBuffer, so their backing store is off the V8 heap and does not
  * move, and the caller keeps a reference to every one of them until the call returns.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import {
   E2BIG,
@@ -108,6 +109,43 @@ interface Libc {
 let libc: Libc | undefined;
 let libcError: string | undefined;
 
+/** The koffi major version package.json depends on. */
+const KOFFI_MAJOR = 3;
+
+/** The musl dynamic loader of each architecture the direct path below knows (named as koffi's addons are). */
+const MUSL_LOADERS: Readonly<Record<string, string>> = {
+  x64: '/lib/ld-musl-x86_64.so.1',
+  arm64: '/lib/ld-musl-aarch64.so.1',
+};
+
+/**
+ * koffi. Its entry point spends ~5 ms of JavaScript (a bundled loader that reads node's ELF header to tell
+ * glibc from musl, then wraps deprecated functions) to end at one native addon, which is what a trace's
+ * start-up waits on; on glibc Linux the addon is loaded directly from koffi's @koromix/koffi-linux-ARCH
+ * dependency: where npm hoists it (found without resolving koffi, ~1 ms more), else next to koffi. Where musl
+ * may be the libc, or the addon is not there or is another major version than package.json asks for, koffi's
+ * own loader decides.
+ */
+function loadKoffi(): Koffi {
+  const require = createRequire(import.meta.url);
+  const arch = process.arch;
+  const musl = MUSL_LOADERS[arch];
+  if (process.platform === 'linux' && musl !== undefined && !existsSync(musl)) {
+    const addon = `@koromix/koffi-linux-${arch}/linux_${arch}/koffi.node`;
+    const places = [() => require(addon), () => createRequire(require.resolve('koffi'))(addon)];
+    for (const place of places) {
+      try {
+        const native = place() as Koffi & { version?: unknown };
+        if (typeof native?.load === 'function' && String(native.version).startsWith(`${KOFFI_MAJOR}.`))
+          return native;
+      } catch {
+        // the next place, then koffi's loader
+      }
+    }
+  }
+  return require('koffi') as Koffi;
+}
+
 /** Loads koffi and binds libc on first use. Throws TsbpfError('kernel') when that is impossible. */
 function getLibc(): Libc {
   if (libc) return libc;
@@ -117,8 +155,7 @@ function getLibc(): Libc {
       throw new Error(`the bpf() system call needs Linux, not ${process.platform}`);
     const sysBpf = SYS_BPF[process.arch];
     if (sysBpf === undefined) throw new Error(`no known bpf() system call number for ${process.arch}`);
-    const require = createRequire(import.meta.url);
-    const koffi = require('koffi') as Koffi;
+    const koffi = loadKoffi();
     const lib = koffi.load('libc.so.6');
     libc = {
       koffi,

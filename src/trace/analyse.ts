@@ -144,7 +144,7 @@ const LICENSES = [
   'GPL',
 ];
 
-const PROBE_TYPE_NAMES: Record<ProviderName, string> = {
+export const PROBE_TYPE_NAMES: Record<ProviderName, string> = {
   begin: 'special',
   end: 'special',
   self: 'special',
@@ -195,8 +195,9 @@ function builtinType(name: string, maxStrlen: number): TraceType | undefined {
     case 'username':
       return { kind: 'special', name: 'username' };
     case 'probe':
-    case 'probetype':
       return { kind: 'special', name: 'probe' };
+    case 'probetype':
+      return stringType(16);
     case 'func':
       return { kind: 'special', name: 'ksym' };
     case 'kstack':
@@ -349,6 +350,7 @@ class Analyser {
   private readonly maps = new Map<string, MapInfo>();
   private readonly structs = new Map<string, TraceType & { kind: 'struct' }>();
   private readonly enums = new Map<string, { value: bigint; enumName: string }>();
+  private anonEnums = 0;
   private readonly config = new Map<string, bigint | string | boolean>();
   /** Only the final pass reports; the first pass learns map types from assignments anywhere. */
   private final = false;
@@ -381,6 +383,7 @@ class Analyser {
       for (const probe of p.probes) this.probe(probe);
     }
     this.checkNamedArgs();
+    this.warnUnusedMaps();
     return {
       program: p,
       maps: this.maps,
@@ -393,6 +396,26 @@ class Analyser {
   }
 
   private readonly programOptions = new Map<string, ProgramOption>();
+
+  /** `let @a = hash(1);` with no use of @a: bpftrace warns. */
+  private warnUnusedMaps(): void {
+    const p = this.program;
+    if (p.mapDecls.length === 0) return;
+    const used = new Set<string>();
+    const visit = (n: unknown): void => {
+      if (Array.isArray(n)) {
+        for (const x of n) visit(x);
+        return;
+      }
+      if (typeof n !== 'object' || n === null) return;
+      const o = n as { kind?: unknown; name?: unknown };
+      if (o.kind === 'Map' && typeof o.name === 'string') used.add(o.name);
+      for (const [k, v] of Object.entries(n)) if (k !== 'loc' && k !== 'type') visit(v);
+    };
+    visit(p.probes);
+    visit(p.subprogs);
+    for (const d of p.mapDecls) if (!used.has(d.name)) this.diag.warning(`Unused map: ${d.name}`, d.loc);
+  }
 
   /** Named arguments no getopt() asks for are errors, as in bpftrace. */
   private checkNamedArgs(): void {
@@ -459,14 +482,16 @@ class Analyser {
       if (c.kind === 'CStruct') {
         if (c.def.name !== undefined) this.structs.set(`${c.def.tag} ${c.def.name}`, this.cStruct(c.def));
       } else if (c.kind === 'CEnum') {
-        for (const v of c.values) this.enums.set(v.name, { value: v.value, enumName: c.name ?? '' });
+        // Anonymous enums get a private name: their values still print symbolically, like bpftrace's.
+        const enumName = c.name ?? `(anonymous ${this.anonEnums++})`;
+        for (const v of c.values) this.enums.set(v.name, { value: v.value, enumName });
       }
     }
     if (p.config) {
       for (const e of p.config.entries) {
         const name = e.name.toLowerCase().replace(/^bpftrace_/, '');
         if (!CONFIG_NAMES.has(name) && !name.startsWith('unstable_')) {
-          this.diag.error(`Unrecognized config variable: ${e.name}`, e.loc);
+          this.diag.error(`${e.name}: not a known configuration option`, e.loc);
           continue;
         }
         if (name === 'license' && !LICENSES.includes(String(e.value))) {
@@ -502,7 +527,7 @@ class Analyser {
     for (const f of def.fields) {
       const type = this.cType(f.type);
       const bytes = sizeOf(type) ?? 8;
-      const a = Math.max(1, Math.min(8, alignOf(type)));
+      const a = def.packed ? 1 : Math.max(1, Math.min(8, alignOf(type)));
       align = Math.max(align, a);
       if (def.tag === 'union') {
         fields.push({ name: f.name, type, offset: 0 });
@@ -684,7 +709,12 @@ class Analyser {
   private block(b: Block, ctx: Ctx, value: boolean): TraceType {
     const saved = ctx.scope;
     ctx.scope = { vars: new Map(), parent: saved };
-    for (const s of b.stmts) this.stmt(s, ctx);
+    b.stmts.forEach((s, i) => {
+      const next = b.stmts[i + 1] ?? b.expr;
+      this.stmt(s, ctx);
+      if (next && i === b.stmts.findIndex(stmtEnds) && stmtEnds(s))
+        this.warning('Unreachable statement', next.loc);
+    });
     let t: TraceType = NONE;
     if (b.expr) t = this.expr(b.expr, ctx, { aggregate: value });
     ctx.scope = saved;
@@ -884,6 +914,7 @@ class Analyser {
   private keyType(t: TraceType, e: Expr): TraceType {
     // bpftrace types non-negative integer literals used as keys as unsigned.
     if (e.kind === 'Integer') return e.value >= 0n ? U64 : I64;
+    if (t.kind === 'int' && t.enumName !== undefined) return { ...t, bits: 64 };
     if (t.kind === 'int' || t.kind === 'bool') return t.kind === 'bool' ? t : intType(64, t.signed);
     if (t.kind === 'aggregate') return this.readValueType(t);
     return t;
@@ -1189,6 +1220,19 @@ class Analyser {
 
   private tupleElem(t: TraceType, e: Expr): TraceType {
     if (t.kind === 'aggregate') return this.readValueType(t);
+    // bpftrace sizes integer literals in tuples to the smallest signed type that holds them:
+    // sizeof((1, "a")) is 3, not 16.
+    const lit =
+      e.kind === 'Integer'
+        ? e.value
+        : e.kind === 'Unop' && e.op === '-' && e.operand.kind === 'Integer'
+          ? -e.operand.value
+          : undefined;
+    if (lit !== undefined && t.kind === 'int') {
+      for (const bits of [8, 16, 32] as const)
+        if (lit >= -(1n << BigInt(bits - 1)) && lit < 1n << BigInt(bits - 1)) return intType(bits, true);
+      return t;
+    }
     if (t.kind === 'none') this.error('Invalid expression in tuple: none', e.loc);
     return t;
   }
@@ -1204,6 +1248,7 @@ class Analyser {
         const rt = ctx.specs.map((s) => this.types.returnType?.(s)).find((x) => x !== undefined);
         return rt ?? (ctx.providers.includes('fexit') ? unknown('retval') : I64);
       }
+      if (name === 'config') return configType(configValues(this.config, this.maxStrlen));
       if (name === 'curtask') {
         const ts = this.lookupStruct('struct', 'task_struct');
         return ts ? { kind: 'pointer', to: ts } : t;
@@ -1342,7 +1387,8 @@ class Analyser {
     }
     const stringish = (t: TraceType) =>
       t.kind === 'string' ||
-      (t.kind === 'special' && ['ksym', 'usym', 'probe', 'username', 'inet', 'strerror'].includes(t.name)) ||
+      (t.kind === 'special' &&
+        ['ksym', 'usym', 'probe', 'username', 'inet', 'strerror', 'signal_name'].includes(t.name)) ||
       (t.kind === 'array' && t.of.kind === 'int' && t.of.bits === 8);
     if (op === '==' || op === '!=') {
       if (isIntLike(L) && isIntLike(R)) return BOOL;
@@ -1380,7 +1426,7 @@ class Analyser {
     const to = this.resolveType(e.to, ctx, e.typeLoc);
     if (to.kind === 'array' && e.to.kind === 'ArrayType') {
       const es = sizeOf(to.of);
-      const fs = from.kind === 'string' ? from.size - 1 : sizeOf(from);
+      const fs = sizeOf(from);
       if (es !== undefined && fs !== undefined) {
         if (e.to.length === undefined) return { ...to, length: Math.floor(fs / es) };
         if (es * to.length !== fs && from.kind !== 'string')
@@ -1516,7 +1562,7 @@ class Analyser {
         return { kind: 'stack', user: true, mode: 'bpftrace', limit: 127 };
       }
       case 'config':
-        return unknown('config');
+        return configType(configValues(this.config, this.maxStrlen));
     }
 
     // Map-operating functions.
@@ -1664,7 +1710,7 @@ class Analyser {
       case 'strerror':
         return { kind: 'special', name: 'strerror' };
       case 'signal_name':
-        return stringType(16);
+        return { kind: 'special', name: 'signal_name' };
       case 'is_err':
         return BOOL;
       case 'ppid':
@@ -1697,6 +1743,7 @@ class Analyser {
           );
       }
     }
+    if (fn === 'tseries') this.tseriesArgs(e, ctx);
     if (fn === 'hist' && e.args[1]) {
       const k = this.constInt(e.args[1], ctx);
       if (k === undefined || k < 0n || k > 5n)
@@ -1704,6 +1751,37 @@ class Analyser {
     }
     const signed = types[0] === undefined || types[0].kind !== 'int' || types[0].signed;
     return { kind: 'aggregate', fn, signed };
+  }
+
+  /** tseries(v, interval_ns, num_intervals[, agg]): literals only, checked as bpftrace checks them. */
+  private tseriesArgs(e: Call, ctx: Ctx): void {
+    const interval = e.args[1] ? this.constInt(e.args[1], ctx) : undefined;
+    const count = e.args[2] ? this.constInt(e.args[2], ctx) : undefined;
+    if (interval === undefined) {
+      this.error('tseries: invalid interval_ns value (must be non-negative literal)', e.loc);
+      return;
+    }
+    if (count === undefined) {
+      this.error('tseries: invalid num_intervals value (must be non-negative literal)', e.loc);
+      return;
+    }
+    if (interval <= 0n) {
+      this.error(`tseries() interval_ns must be >= 1 (${interval} provided)`, e.loc);
+      return;
+    }
+    if (count <= 0n) {
+      this.error(`tseries() num_intervals must be >= 1 (${count} provided)`, e.loc);
+      return;
+    }
+    if (count > 1000000n) this.error(`tseries() num_intervals must be < 1000000 (${count} provided)`, e.loc);
+    const agg = e.args[3];
+    if (agg && (agg.kind !== 'String' || !['avg', 'max', 'min', 'sum'].includes(agg.value))) {
+      const given = agg.kind === 'String' ? agg.value : '';
+      this.error(
+        `tseries() expects one of the following aggregation functions: avg, max, min, sum ("${given}" provided)`,
+        e.loc,
+      );
+    }
   }
 
   private mapFunction(e: Call, name: string, ctx: Ctx, flags: { statement?: boolean }): TraceType {
@@ -1905,6 +1983,79 @@ function isSignalName(s: string): boolean {
   return SIGNALS.has(s) || SIGNALS.has(`SIG${s}`);
 }
 
+/**
+ * What config() returns: the script's config settings over bpftrace's defaults (the ones tsbpf knows), by
+ * name. `maxStrlen` is the string size in effect.
+ */
+export function configValues(
+  config: ReadonlyMap<string, bigint | string | boolean>,
+  maxStrlen: number,
+): { name: string; value: bigint | string | boolean }[] {
+  const defaults: Record<string, bigint | string | boolean> = {
+    cpp_demangle: true,
+    lazy_symbolication: false,
+    license: 'GPL',
+    log_size: 1000000n,
+    max_bpf_progs: 1024n,
+    max_cat_bytes: 10240n,
+    max_map_keys: 4096n,
+    max_probes: 1024n,
+    max_strlen: BigInt(maxStrlen),
+    on_stack_limit: 32n,
+    perf_rb_pages: 64n,
+    print_maps_on_exit: true,
+    show_debug_info: false,
+    stack_mode: 'bpftrace',
+    str_trunc_trailer: '..',
+  };
+  for (const [k, v] of config) if (k in defaults) defaults[k] = v;
+  return Object.entries(defaults).map(([name, value]) => ({ name, value }));
+}
+
+function configType(values: { name: string; value: bigint | string | boolean }[]): TraceType {
+  return {
+    kind: 'record',
+    fields: values.map(({ name, value }) => ({
+      name,
+      type:
+        typeof value === 'bigint' ? U64 : typeof value === 'boolean' ? BOOL : stringType(value.length + 1),
+    })),
+  };
+}
+
+/**
+ * A statement after which nothing runs: exit(), return/break/continue, or a block or if/else every path of
+ * which ends so (a macro's body included). Code after it is unreachable, which the kernel rejects.
+ */
+export function stmtEnds(s: Stmt): boolean {
+  switch (s.kind) {
+    case 'Jump':
+      return true;
+    case 'ExprStmt':
+      return exprEnds(s.expr);
+    case 'Block':
+      return blockEnds(s);
+    case 'If':
+      return (
+        blockEnds(s.consequent) &&
+        s.alternative !== undefined &&
+        (s.alternative.kind === 'If' ? stmtEnds(s.alternative) : blockEnds(s.alternative))
+      );
+    default:
+      return false;
+  }
+}
+
+function exprEnds(e: Expr): boolean {
+  if (e.kind === 'Call') return e.name === 'exit' || e.name === '__builtin_exit';
+  if (e.kind === 'BlockExpr') return blockEnds(e.block);
+  return false;
+}
+
+export function blockEnds(b: Block): boolean {
+  return b.stmts.some(stmtEnds) || (b.expr !== undefined && exprEnds(b.expr));
+}
+
 /** The common type of two values, or undefined when they cannot share a variable/map/branch. */
 export function unify(a: TraceType, b: TraceType): TraceType | undefined {
   if (a.kind === 'unknown') return b;
@@ -1916,7 +2067,8 @@ export function unify(a: TraceType, b: TraceType): TraceType | undefined {
     if (ai.kind !== 'int' || bi.kind !== 'int') return a;
     const bits = Math.max(ai.bits, bi.bits) as 8 | 16 | 32 | 64;
     const t = intType(bits, ai.signed || bi.signed);
-    const en = ai.enumName ?? bi.enumName;
+    // The first type decides, as in bpftrace: `@[1] = 1; @[ONE] = 1` keeps printing numbers.
+    const en = ai.enumName;
     return en !== undefined && t.kind === 'int' ? { ...t, enumName: en } : t;
   }
   if (a.kind === 'pointer' && (b.kind === 'pointer' || b.kind === 'int')) return a;

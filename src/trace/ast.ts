@@ -130,6 +130,8 @@ export interface Call extends ExprBase {
   name: string;
   args: Expr[];
   nameLoc: Loc;
+  /** Macro calls this call was expanded from, innermost first (errorf/warnf report them). */
+  expandedFrom?: Loc[];
 }
 export interface Sizeof extends ExprBase {
   kind: 'Sizeof';
@@ -362,6 +364,8 @@ export interface CStructDef {
   tag: 'struct' | 'union';
   name: string | undefined;
   fields: CField[];
+  /** `__attribute__((packed))`: no padding. */
+  packed?: boolean;
 }
 
 export type CDefinition =

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
 import { parseBtf } from '../btf/parse.js';
+import { VMLINUX_BTF_PATH, vmlinuxBtf } from '../btf/vmlinux.js';
 import type { ProbeSpec } from './probes.js';
 import { intType, type StructField, stringType, type TraceType, type TypeProvider } from './types.js';
 
@@ -38,7 +39,7 @@ export class KernelTypes implements TypeProvider {
   private btfCache: Btf | null | undefined;
   private readonly structs = new Map<string, StructType | undefined>();
   private readonly tracepoints = new Map<string, StructType | undefined>();
-  private enumIndex: Map<string, { value: bigint; enumName: string }> | undefined;
+  private readonly enums = new Map<string, { value: bigint; enumName: string } | undefined>();
   private readonly maxStrlen: number;
 
   constructor(private readonly options: KernelTypesOptions = {}) {
@@ -46,15 +47,21 @@ export class KernelTypes implements TypeProvider {
     if (options.btf) this.btfCache = options.btf;
   }
 
-  /** The vmlinux BTF, or undefined when the kernel has none. */
+  /**
+   * The vmlinux BTF, or undefined when the kernel has none. The running kernel's is the process-wide lazy
+   * one (a one-liner's few structs cost a few ms, not a parse of every type); another file is parsed
+   * in full, and so checked.
+   */
   get btf(): Btf | undefined {
     if (this.btfCache === undefined) {
-      try {
-        this.btfCache = parseBtf(
-          new Uint8Array(readFileSync(this.options.btfPath ?? '/sys/kernel/btf/vmlinux')),
-        );
-      } catch {
-        this.btfCache = null;
+      const path = this.options.btfPath;
+      if (path === undefined || path === VMLINUX_BTF_PATH) this.btfCache = vmlinuxBtf() ?? null;
+      else {
+        try {
+          this.btfCache = parseBtf(new Uint8Array(readFileSync(path)));
+        } catch {
+          this.btfCache = null;
+        }
       }
     }
     return this.btfCache ?? undefined;
@@ -88,26 +95,58 @@ export class KernelTypes implements TypeProvider {
   }
 
   enumValue(name: string): { value: bigint; enumName: string } | undefined {
-    if (!this.enumIndex) {
-      this.enumIndex = new Map();
-      const btf = this.btf;
-      if (btf) {
-        for (const t of btf.types) {
-          if (t.kind !== 'ENUM' && t.kind !== 'ENUM64') continue;
-          for (const v of t.values) {
-            if (!this.enumIndex.has(v.name))
-              this.enumIndex.set(v.name, { value: BigInt(v.value), enumName: t.name });
-          }
-        }
-      }
+    if (this.enums.has(name)) return this.enums.get(name);
+    let result: { value: bigint; enumName: string } | undefined;
+    const btf = this.btf;
+    // The first enum (by id) with this value name, as bpftrace finds it.
+    const id = btf?.findEnumsWithValue(name)[0];
+    if (btf && id !== undefined) {
+      const t = btf.type(id);
+      const v = t.kind === 'ENUM' || t.kind === 'ENUM64' ? t.values.find((x) => x.name === name) : undefined;
+      if (v) result = { value: BigInt(v.value), enumName: t.name };
     }
-    return this.enumIndex.get(name);
+    this.enums.set(name, result);
+    return result;
+  }
+
+  enumVariants(enumName: string): { name: string; value: bigint }[] | undefined {
+    for (const t of this.btf?.types ?? []) {
+      if ((t.kind === 'ENUM' || t.kind === 'ENUM64') && t.name === enumName && t.values.length > 0)
+        return t.values.map((v) => ({ name: v.name, value: BigInt(v.value) }));
+    }
+    return undefined;
   }
 
   probeArgs(spec: ProbeSpec): StructType | undefined {
     if (spec.provider === 'tracepoint' && spec.target && spec.func && !spec.wildcard)
       return this.tracepointArgs(spec.target, spec.func);
+    if (spec.provider === 'rawtracepoint' && spec.func && !spec.wildcard)
+      return this.rawTracepointArgs(spec.func);
     return undefined;
+  }
+
+  /**
+   * The `args` of a raw tracepoint: the parameters of the kernel's `__bpf_trace_EVENT` (after its `__data`),
+   * each one u64 of the context. Integers are read whole, the only access the kernel allows there.
+   */
+  rawTracepointArgs(event: string): StructType | undefined {
+    const btf = this.btf;
+    const fn = btf?.types.find((t) => t.kind === 'FUNC' && t.name === `__bpf_trace_${event}`);
+    if (!btf || !fn || fn.kind !== 'FUNC') return undefined;
+    const proto = btf.type(fn.type);
+    if (proto.kind !== 'FUNC_PROTO') return undefined;
+    const fields: StructField[] = proto.params.slice(1).map((p, i) => {
+      let type = this.convert(btf, p.type, 1);
+      if (type.kind === 'int' || type.kind === 'bool') type = intType(64, type.kind === 'int' && type.signed);
+      return { name: p.name, type, offset: i * 8 };
+    });
+    return {
+      kind: 'struct',
+      tag: 'struct',
+      name: `_rawtracepoint_${event}`,
+      size: fields.length * 8,
+      fields,
+    };
   }
 
   /** The `args` struct of a tracepoint, from its format file. */
@@ -184,6 +223,8 @@ export class KernelTypes implements TypeProvider {
       if (named) return { name, type: this.struct('struct', named[1]) ?? intType(64, false), offset, size };
       const t = intType((size * 8) as 8 | 16 | 32 | 64, signed);
       if (base === 'bool' || base === '_Bool') return { name, type: { kind: 'bool' }, offset, size };
+      const en = /^(?:const\s+)?enum\s+(\w+)$/.exec(base);
+      if (en && t.kind === 'int') return { name, type: { ...t, enumName: en[1] }, offset, size };
       return { name, type: t, offset, size };
     }
     const named = /^(?:const\s+)?(struct|union)\s+(\w+)$/.exec(base);
@@ -264,8 +305,13 @@ export class KernelTypes implements TypeProvider {
         if (to.kind === 'FUNC_PROTO') return { kind: 'pointer', to: { kind: 'void' } };
         return { kind: 'pointer', to: this.convert(btf, t.type, depth + 1) };
       }
-      case 'ARRAY':
+      case 'ARRAY': {
+        // char arrays are strings, as in bpftrace: `curtask->comm == "bash"`, print(curtask->comm).
+        const elem = btf.type(btf.resolve(t.type));
+        if (elem.kind === 'INT' && elem.size === 1 && /\bchar\b/.test(elem.name) && t.nelems > 0)
+          return stringType(t.nelems);
         return { kind: 'array', of: this.convert(btf, t.type, depth + 1), length: t.nelems };
+      }
       case 'STRUCT':
       case 'UNION':
         if (depth > 0 && t.name !== '')

@@ -66,6 +66,12 @@ export function expandMacros(program: Program, diag: Diagnostics): void {
     const body = cloneBlock(macro.body, binding, rename, diag);
     const expanded: Expr = { kind: 'BlockExpr', block: { ...body, loc }, loc };
     walkExprs(expanded, depth + 1);
+    const mark = (x: Expr): Expr => {
+      if (x.kind === 'Call') x.expandedFrom = [...(x.expandedFrom ?? []), loc];
+      mapChildren(x, mark);
+      return x;
+    };
+    mapChildren(expanded, mark);
     return expanded;
   };
 

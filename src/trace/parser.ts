@@ -308,7 +308,7 @@ export class Parser {
     }
     const def = this.cStructBody(tag, name);
     const textEnd = this.lastEnd;
-    this.skipAttributes();
+    if (this.skipAttributes()) def.packed = true;
     let end = this.lastEnd;
     if (this.isOp(';')) end = this.advance().end;
     return {
@@ -432,11 +432,22 @@ export class Parser {
     }
   }
 
-  private skipAttributes(): void {
+  /** Skips `__attribute__((...))` lists; true when one says `packed`. */
+  private skipAttributes(): boolean {
+    let packed = false;
     while (this.isIdent('__attribute__')) {
       this.advance();
-      this.skipBalanced('(', ')');
+      this.expectOp('(');
+      let depth = 1;
+      while (depth > 0) {
+        const t = this.advance();
+        if (t.kind === 'eof') this.unexpected(t, ')');
+        if (t.kind === 'op' && t.text === '(') depth++;
+        if (t.kind === 'op' && t.text === ')') depth--;
+        if (t.kind === 'ident' && (t.text === 'packed' || t.text === '__packed__')) packed = true;
+      }
     }
+    return packed;
   }
 
   private cBaseType(): CType {

@@ -43,6 +43,7 @@ export type SpecialName =
   | 'username'
   | 'timestamp'
   | 'strerror'
+  | 'signal_name'
   | 'cgroup_path'
   | 'mac_address'
   | 'probe'
@@ -261,6 +262,8 @@ export interface TypeProvider {
   typedef?(name: string): TraceType | undefined;
   /** An enum constant (`BTF_VAR_STATIC`). */
   enumValue?(name: string): { value: bigint; enumName: string } | undefined;
+  /** The constants of an enum by its name (`skb_drop_reason`), for printing values of that type. */
+  enumVariants?(enumName: string): { name: string; value: bigint }[] | undefined;
   /** The `args` structure of a probe (tracepoint fields, fentry/fexit/rawtracepoint/uprobe parameters). */
   probeArgs?(spec: ProbeSpec): (TraceType & { kind: 'struct' }) | undefined;
   /** The return type of the traced function (fexit, uretprobe with DWARF). */

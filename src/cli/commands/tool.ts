@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TsbpfError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { parseTraceArgs, runTrace } from './trace.js';
+import { parseTraceArgs, runTrace, type TraceArgs, TraceUsageError, traceOptionTakesValue } from './trace.js';
 
 /** The directory of the .bt tools: `tools/` at the package root (or $TSBPF_TOOLS). */
 export function toolsDir(): string {
@@ -75,7 +75,6 @@ export const toolCommand: Command = {
     // Trace options before NAME; NAME; the tool's arguments.
     let i = 0;
     const traceOpts: string[] = [];
-    const withValue = new Set(['-p', '-c', '-f', '-d', '--backend']);
     for (; i < argv.length; i++) {
       const a = argv[i];
       if (!a.startsWith('-')) break;
@@ -84,7 +83,7 @@ export const toolCommand: Command = {
         return 0;
       }
       traceOpts.push(a);
-      if (withValue.has(a) && i + 1 < argv.length) traceOpts.push(argv[++i]);
+      if (traceOptionTakesValue(a) && i + 1 < argv.length) traceOpts.push(argv[++i]);
     }
     const name = argv[i];
     if (name === undefined) throw new TsbpfError('usage', 'missing tool name');
@@ -102,7 +101,18 @@ export const toolCommand: Command = {
     // Missing positional parameters take the tool's declared defaults (`// tsbpf-tool-defaults: A B`).
     const defaults = /^\/\/ tsbpf-tool-defaults:(.*)$/m.exec(text)?.[1]?.trim().split(/\s+/) ?? [];
     const args = [...rest, ...defaults.slice(rest.length)];
-    const a = parseTraceArgs([...traceOpts, file, ...args]);
+    // After `--` the tool's arguments stay its own (a `-5` is $1, not an option); `--NAME=VALUE` ones are its
+    // named parameters.
+    let a: TraceArgs;
+    try {
+      a = parseTraceArgs([...traceOpts, file, '--', ...args]);
+    } catch (e) {
+      if (e instanceof TraceUsageError) {
+        io.stderr(`ERROR: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
     return runTrace(a, { text, filename: file }, io);
   },
 };

@@ -46,10 +46,10 @@ import {
 import type { MapSpec } from '../../object/maps.js';
 import type { ObjectSpec, ProgramSpec } from '../../object/spec.js';
 import type { Analysis, MapInfo } from '../analyse.js';
-import { parseFormat } from '../analyse.js';
+import { blockEnds, configValues, PROBE_TYPE_NAMES, parseFormat, stmtEnds } from '../analyse.js';
 import type { Block, Call, Expr, MapRef, Probe, Stmt } from '../ast.js';
 import type { Loc } from '../diagnostics.js';
-import { TraceError } from '../diagnostics.js';
+import { formatDiagnostic, TraceError } from '../diagnostics.js';
 import { type ProbeSpec, probeName } from '../probes.js';
 import { type StructField, sizeOf, type TraceType, type TypeProvider } from '../types.js';
 import { Asm } from './emit.js';
@@ -71,6 +71,9 @@ import {
   type ProbeInfo,
   RINGBUF_MAP,
   SCRATCH_MAP,
+  TSERIES,
+  type TseriesAgg,
+  type TseriesParams,
   type ValueKind,
   type ValueLayout,
 } from './records.js';
@@ -92,6 +95,11 @@ export interface CodegenOptions {
   positionalArgs?: string[];
   /** Resolves a kernel symbol for kaddr(). */
   ksym?: (name: string) => bigint | undefined;
+  /**
+   * BPFTRACE_DUMMY_TS_MAP: the scalar map (`@ts`) whose u64 value tseries() takes as the time instead of
+   * the clock, so that tests can drive time.
+   */
+  dummyTsMap?: string;
 }
 
 const H = {
@@ -116,8 +124,10 @@ const H = {
   probe_read_kernel_str: 115,
   jiffies64: 118,
   ktime_get_boot_ns: 125,
+  ktime_get_tai_ns: 208,
   ringbuf_output: 130,
   for_each_map_elem: 164,
+  loop: 181,
   get_func_ip: 173,
   map_lookup_percpu_elem: 195,
 } as const;
@@ -240,8 +250,11 @@ interface Frame {
 interface PendingCallback {
   label: number;
   stmt: Stmt & { kind: 'For' };
-  kind: 'for' | 'count';
-  map: MapLayout;
+  /** range: bpf_loop over `for ($i : a..b)` with bounds the verifier cannot know (startVar holds a). */
+  kind: 'for' | 'count' | 'range';
+  startVar?: string;
+  /** The map iterated (for, count). */
+  map?: MapLayout;
   kvOff: number;
   /** Main-frame stack slot of the saved ctx pointer. */
   ctxSlot: number;
@@ -414,7 +427,26 @@ class ScriptCompiler {
     return layoutOf(t, top, {
       stackMap: (user, mode, limit) => this.stackMap(user, mode, limit),
       struct: (tag, name) => this.lookupStruct(tag, name),
+      enumValues: (name) => this.enumValues(name),
     });
+  }
+
+  private readonly enumTables = new Map<string, Record<string, string> | undefined>();
+
+  /** The script's or the kernel's enum `name` as value → constant (the first constant of a value wins). */
+  enumValues(name: string): Record<string, string> | undefined {
+    if (this.enumTables.has(name)) return this.enumTables.get(name);
+    let variants: { name: string; value: bigint }[] | undefined = [];
+    for (const [constName, v] of this.analysis.enums)
+      if (v.enumName === name) variants.push({ name: constName, value: v.value });
+    if (variants.length === 0) variants = this.options.types?.enumVariants?.(name);
+    let table: Record<string, string> | undefined;
+    if (variants && variants.length > 0) {
+      table = {};
+      for (const v of variants) table[v.value.toString()] ??= v.name;
+    }
+    this.enumTables.set(name, table);
+    return table;
   }
 
   lookupStruct(tag: 'struct' | 'union', name: string): StructType | undefined {
@@ -445,7 +477,21 @@ class ScriptCompiler {
     let signed = false;
     let value: ValueLayout;
     const v = info.value;
-    if (v.kind === 'aggregate' && v.fn !== 'tseries') {
+    if (v.kind === 'aggregate' && v.fn === 'tseries') {
+      kind = 'tseries';
+      signed = v.signed;
+      const u64: ValueLayout = { kind: 'int', size: 8, align: 8, signed: false };
+      value = {
+        kind: 'tuple',
+        size: TSERIES.size,
+        align: 8,
+        fields: [
+          { offset: TSERIES.value, layout: { kind: 'int', size: 8, align: 8, signed: v.signed } },
+          { offset: TSERIES.meta, layout: u64 },
+          { offset: TSERIES.epoch, layout: u64 },
+        ],
+      };
+    } else if (v.kind === 'aggregate') {
       kind = v.fn;
       signed = v.signed;
       const i64: ValueLayout = { kind: 'int', size: 8, align: 8, signed: v.signed };
@@ -467,7 +513,12 @@ class ScriptCompiler {
     } else {
       value = this.layout(v, true);
     }
-    const bucketOffset = kind === 'hist' || kind === 'lhist' ? (keyed ? alignUp(key.size, 8) : 0) : undefined;
+    const bucketOffset =
+      kind === 'hist' || kind === 'lhist' || kind === 'tseries'
+        ? keyed
+          ? alignUp(key.size, 8)
+          : 0
+        : undefined;
     const keySize = bucketOffset !== undefined ? bucketOffset + 8 : Math.max(1, key.size);
     const perCpu = kind !== 'plain';
     let mapType = perCpu ? 'percpu_hash' : 'hash';
@@ -497,9 +548,59 @@ class ScriptCompiler {
       valueSize,
       perCpu,
     };
+    if (kind === 'tseries') layout.tseries = this.tseriesParams(info.name);
     this.maps.push(layout);
     this.mapByName.set(info.name, layout);
     return layout;
+  }
+
+  /**
+   * The literal arguments of the script's tseries() calls on map `name` (analyse checked each): one map
+   * has one interval, window and aggregation, as in bpftrace.
+   */
+  tseriesParams(name: string): TseriesParams {
+    let found: TseriesParams | undefined;
+    const visit = (n: unknown): void => {
+      if (n === null || typeof n !== 'object') return;
+      if (Array.isArray(n)) {
+        for (const x of n) visit(x);
+        return;
+      }
+      const o = n as { kind?: string; map?: { name?: string }; value?: Expr };
+      const call = o.value;
+      if (
+        o.kind === 'AssignMap' &&
+        o.map?.name === name &&
+        call?.kind === 'Call' &&
+        call.name === 'tseries'
+      ) {
+        const agg = call.args[3];
+        const params: TseriesParams = {
+          intervalNs: constValue(call.args[1]) ?? 1n,
+          numIntervals: constValue(call.args[2]) ?? 1n,
+          agg: agg?.kind === 'String' ? (agg.value as TseriesAgg) : 'none',
+        };
+        if (
+          found &&
+          (found.intervalNs !== params.intervalNs ||
+            found.numIntervals !== params.numIntervals ||
+            found.agg !== params.agg)
+        )
+          throw this.fail('Different tseries bounds in a single map unsupported', call.loc);
+        found ??= params;
+        return;
+      }
+      for (const [k, v] of Object.entries(o)) if (k !== 'type' && k !== 'loc') visit(v);
+    };
+    visit(this.analysis.program);
+    return found ?? { intervalNs: 1n, numIntervals: 1n, agg: 'none' };
+  }
+
+  /** A source location as bpftrace's diagnostics show it: `stdin:1:9-62`, the line, a caret line. */
+  site(loc: Loc): { where: string; context: string } {
+    const source = this.analysis.diagnostics.source;
+    const [head, ...context] = formatDiagnostic({ severity: 'error', message: '', loc }, source).split('\n');
+    return { where: (head ?? '').replace(/: ERROR: $/, ''), context: context.join('\n') };
   }
 
   addAction(
@@ -845,6 +946,7 @@ class ProgramCompiler {
     a.mov(6, 1);
     this.ctxSlot = this.tmp();
     a.stx(8, 10, this.ctxSlot, 6);
+    if (this.info.attach.kind !== 'end') this.returnIfExited();
     this.lookupScratch();
     this.prepareVars();
     if (this.probe.predicate) this.cond(this.probe.predicate, this.frame.exitLabel);
@@ -861,6 +963,29 @@ class ProgramCompiler {
     const insns = a.finish();
     this.callbackSlots = callbacks.map((l) => a.labelSlot(l));
     return insns;
+  }
+
+  /** r0 = the GLOBALS_MAP value (NULL cannot happen for an array map, but the verifier wants the check). */
+  lookupGlobals(): void {
+    const a = this.a;
+    const k = this.tmp();
+    a.st(4, 10, k, 0);
+    a.ldMap(1, 2);
+    a.mov(2, 10);
+    a.aluImm(BPF_ADD, 2, k);
+    a.call(H.map_lookup_elem);
+    this.release(k);
+  }
+
+  /** After exit(), later firings do nothing: the runtime may take a while to detach. */
+  returnIfExited(): void {
+    const a = this.a;
+    const go = a.newLabel();
+    this.lookupGlobals();
+    a.jImm(BPF_JEQ, 0, 0, go);
+    a.ldx(8, 1, 0, GLOBALS.exited);
+    a.jImm(BPF_JNE, 1, 0, this.frame.exitLabel);
+    a.bind(go);
   }
 
   lookupScratch(): void {
@@ -884,8 +1009,17 @@ class ProgramCompiler {
         for (const x of n) visit(x);
         return;
       }
-      const o = n as { kind?: string; name?: string; type?: TraceType };
+      const o = n as { kind?: string; name?: string; type?: TraceType; iterable?: { kind?: string } };
       if (o.kind === 'Variable' && o.name && o.type) this.declareVar(o.name, o.type);
+      if (o.kind === 'For' && o.iterable?.kind === 'Map') this.declareVar(RETURNED, I64T);
+      if (
+        o.kind === 'For' &&
+        o.iterable?.kind === 'Range' &&
+        !this.constantRange(n as Stmt & { kind: 'For' })
+      ) {
+        this.declareVar(RETURNED, I64T);
+        this.declareVar(this.rangeStart(n as Stmt & { kind: 'For' }), I64T);
+      }
       for (const [k, v] of Object.entries(o)) if (k !== 'type' && k !== 'loc') visit(v);
     };
     visit(this.probe.block);
@@ -968,9 +1102,19 @@ class ProgramCompiler {
 
   // ------------------------------------------------------------------------------ statements
 
+  /** Compiles a block's statements up to the first one after which nothing runs (the kernel rejects dead code). */
   block(b: Block): void {
-    for (const s of b.stmts) this.stmt(s);
+    if (this.stmts(b)) return;
     if (b.expr) this.discard(b.expr);
+  }
+
+  /** True when a statement ended the block (the rest was left out). */
+  stmts(b: Block): boolean {
+    for (const s of b.stmts) {
+      this.stmt(s);
+      if (stmtEnds(s)) return true;
+    }
+    return false;
   }
 
   discard(e: Expr): void {
@@ -1000,7 +1144,7 @@ class ProgramCompiler {
         const end = a.newLabel();
         this.cond(s.cond, elseL);
         this.block(s.consequent);
-        if (s.alternative) a.jmp(end);
+        if (s.alternative && !blockEnds(s.consequent)) a.jmp(end);
         a.bind(elseL);
         if (s.alternative) {
           if (s.alternative.kind === 'Block') this.block(s.alternative);
@@ -1033,6 +1177,8 @@ class ProgramCompiler {
         const loop = this.frame.loops[this.frame.loops.length - 1];
         if (s.jump === 'return') {
           if (this.frame.callback) {
+            // Stop the iteration, and tell the caller to return too.
+            a.st(8, this.frame.varBase, this.varOf(RETURNED, I64T).off, 1);
             a.movImm(0, 1);
             a.exit();
           } else a.jmp(this.frame.exitLabel);
@@ -1278,7 +1424,7 @@ class ProgramCompiler {
   }
 
   blockValue(b: Block): void {
-    for (const s of b.stmts) this.stmt(s);
+    if (this.stmts(b)) return;
     if (b.expr) this.scalar(b.expr);
     else this.a.movImm(0, 0);
   }
@@ -1385,11 +1531,11 @@ class ProgramCompiler {
       this.scalar(e.right);
       return;
     }
-    this.binopScalar(op, () => this.scalar(e.left), e.left.type ?? I64T, e.right, e.type ?? I64T);
+    this.binopScalar(op, () => this.scalar(e.left), e.left.type ?? I64T, e.right, e.type ?? I64T, e.loc);
   }
 
   /** r0 = left OP right; `left` emits code leaving the left operand in r0. */
-  binopScalar(op: string, left: () => void, lt: TraceType, right: Expr, rt: TraceType): void {
+  binopScalar(op: string, left: () => void, lt: TraceType, right: Expr, rt: TraceType, at = right.loc): void {
     const a = this.a;
     const signed = isSigned(lt) && isSigned(right.type ?? I64T);
     const ops: Record<string, number> = {
@@ -1430,7 +1576,23 @@ class ProgramCompiler {
       left();
       a.ldx(8, 1, 10, slot);
       this.release(slot);
-      a.alu(code, 0, 1, off);
+      if (op === '/' || op === '%') {
+        // bpftrace makes x / 0 and x % 0 be 1, with a warning (the kernel would give 0 and x).
+        const ok = a.newLabel();
+        const end = a.newLabel();
+        a.jImm(BPF_JNE, 1, 0, ok);
+        this.record(
+          'WARNF',
+          'Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result.',
+          [],
+          { loc: at },
+        );
+        a.movImm(0, 1);
+        a.jmp(end);
+        a.bind(ok);
+        a.alu(code, 0, 1, off);
+        a.bind(end);
+      } else a.alu(code, 0, 1, off);
     }
     void rt;
   }
@@ -1581,9 +1743,23 @@ class ProgramCompiler {
       case 'ctx':
         a.mov(0, 6);
         return;
-      case 'usermode':
-        a.movImm(0, 0);
+      case 'usermode': {
+        // BEGIN/END and user probes run for user code; where pt_regs are at hand, the CPL in cs says.
+        if (['begin', 'end', 'uprobe', 'uretprobe', 'usdt'].includes(this.provider)) a.movImm(0, 1);
+        else if (this.isPtRegs()) {
+          a.ldx(8, 0, 6, PT_REGS.cs as number);
+          a.aluImm(BPF_AND, 0, 3);
+          const user = a.newLabel();
+          const end = a.newLabel();
+          a.jImm(BPF_JEQ, 0, 3, user);
+          a.movImm(0, 0);
+          a.jmp(end);
+          a.bind(user);
+          a.movImm(0, 1);
+          a.bind(end);
+        } else a.movImm(0, 0);
         return;
+      }
       case 'kstack':
         this.stackId(false, 'bpftrace', 127);
         return;
@@ -1684,7 +1860,8 @@ class ProgramCompiler {
     switch (e.kind) {
       case 'Identifier':
         if (e.name === 'args') {
-          if (this.provider === 'tracepoint') return { kind: 'ctx', off: 0 };
+          if (this.provider === 'tracepoint' || this.provider === 'rawtracepoint')
+            return { kind: 'ctx', off: 0 };
           this.error(`args is not supported for ${this.provider} probes by the code generator`, e.loc);
         }
         break;
@@ -1692,7 +1869,11 @@ class ProgramCompiler {
         let pt = e.expr.type as TraceType;
         // `args` is resolved per attach point: the analyser typed it from the first one, but each
         // program here compiles for one tracepoint, whose format may place the field elsewhere.
-        if (e.expr.kind === 'Identifier' && e.expr.name === 'args' && this.provider === 'tracepoint')
+        if (
+          e.expr.kind === 'Identifier' &&
+          e.expr.name === 'args' &&
+          (this.provider === 'tracepoint' || this.provider === 'rawtracepoint')
+        )
           pt = this.sc.options.types?.probeArgs?.(this.spec) ?? pt;
         let base: Place;
         if (pt.kind === 'pointer') {
@@ -1735,6 +1916,14 @@ class ProgramCompiler {
       case 'ArrayAccess': {
         const t = e.expr.type as TraceType;
         const elem = e.type as TraceType;
+        if (t.kind === 'tuple') {
+          // `$t[1 + 1]`: a constant index is a tuple access.
+          const loc = this.agg(e.expr);
+          const lay = this.sc.layout(t, true);
+          const f = lay.kind === 'tuple' ? lay.fields[Number(constValue(e.index) ?? -1)] : undefined;
+          if (!f) this.error('tuple index out of range', e.loc);
+          return { kind: 'scratch', off: loc.off + f.offset };
+        }
         const es =
           elem.kind === 'struct' ? (this.resolveStruct(elem).size ?? 1) : this.sc.layout(elem, false).size;
         const idx = constValue(e.index);
@@ -1965,6 +2154,26 @@ class ProgramCompiler {
       case 'Identifier': {
         const id = e.name.replace(/^__builtin_/, '');
         if (id === 'comm') return this.comm();
+        if (id === 'probetype') {
+          const off = this.scratch(lay.size);
+          this.writeBytes(off, stringBytes(PROBE_TYPE_NAMES[this.provider]), lay.size);
+          return { off, size: lay.size };
+        }
+        if (id === 'config' && lay.kind === 'record') {
+          // Constants: the script's config over bpftrace's defaults.
+          const off = this.scratch(lay.size);
+          this.zero(7, off, lay.size);
+          const values = configValues(this.sc.analysis.config, this.sc.maxStrlen);
+          for (const f of lay.fields) {
+            const v = values.find((x) => x.name === f.name)?.value;
+            if (typeof v === 'string') this.writeBytes(off + f.offset, stringBytes(v), f.layout.size);
+            else if (v !== undefined) {
+              a.ldImm64(1, typeof v === 'boolean' ? (v ? 1n : 0n) : v);
+              a.stx(Math.min(8, f.layout.size), 7, off + f.offset, 1);
+            }
+          }
+          return { off, size: lay.size };
+        }
         if (id === 'ustack') return this.ustack('bpftrace', 127);
         if (e.name === 'func') {
           // func in uprobes: usym layout.
@@ -1986,7 +2195,7 @@ class ProgramCompiler {
         return { off: inner.off, size: Math.min(inner.size, lay.size) };
       }
       case 'BlockExpr': {
-        for (const s of e.block.stmts) this.stmt(s);
+        if (this.stmts(e.block)) return { off: this.scratch(8), size: 8 };
         if (e.block.expr) return this.agg(e.block.expr);
         break;
       }
@@ -2089,17 +2298,56 @@ class ProgramCompiler {
       this.zero(base, off, layout.size);
       const elems = e.kind === 'Tuple' ? e.elems : e.fields.map((f) => f.value);
       elems.forEach((x, i) => {
-        const f = layout.fields[i];
+        // A record goes into a record type by field name: `(b=1, a=2)` fits `(a, b)` (in source order).
+        const name = e.kind === 'Record' && layout.kind === 'record' ? e.fields[i]?.name : undefined;
+        const f = name !== undefined ? layout.fields.find((g) => g.name === name) : layout.fields[i];
         if (f) this.storeInto(x, f.layout, base, off + f.offset);
       });
       return;
     }
     const src = this.agg(e);
     if (src.off === off && base === 7) return;
+    const from =
+      e.type && (layout.kind === 'tuple' || layout.kind === 'record')
+        ? this.sc.layout(e.type, true)
+        : undefined;
+    if (from && from.kind === layout.kind && !sameLayout(from, layout)) {
+      this.convertInto(from, src.off, layout, base, off);
+      return;
+    }
     const n = Math.min(src.size, layout.size);
     if (n < layout.size) this.zero(base, off, layout.size);
     this.copy(base, off, 7, src.off, n);
     if (layout.kind === 'string' && n === layout.size) a.st(1, base, off + layout.size - 1, 0);
+  }
+
+  /**
+   * Copies a tuple at r7 + `srcOff` laid out as `from` into `to` (a map key or variable whose element types
+   * are wider): each integer is sign- or zero-extended, strings are NUL-padded.
+   */
+  convertInto(from: ValueLayout, srcOff: number, to: ValueLayout, base: number, off: number): void {
+    const a = this.a;
+    if (from.kind === 'int' && to.kind === 'int') {
+      a.ldx(from.size, 0, 7, srcOff);
+      this.extend(0, from.size, from.signed);
+      a.stx(to.size, base, off, 0);
+      return;
+    }
+    if (
+      (from.kind === 'tuple' || from.kind === 'record') &&
+      from.kind === to.kind &&
+      from.fields.length === to.fields.length
+    ) {
+      this.zero(base, off, to.size);
+      from.fields.forEach((f, i) => {
+        const g = to.fields[i] as (typeof to.fields)[number];
+        this.convertInto(f.layout, srcOff + f.offset, g.layout, base, off + g.offset);
+      });
+      return;
+    }
+    const n = Math.min(from.size, to.size);
+    if (n < to.size) this.zero(base, off, to.size);
+    this.copy(base, off, 7, srcOff, n);
   }
 
   // ------------------------------------------------------------------------------ maps
@@ -2141,7 +2389,7 @@ class ProgramCompiler {
   }
 
   /** r0 = the value of key (created zeroed when absent); jumps to `fail` when it cannot be. */
-  lookupOrInit(map: MapLayout, keyOff: number, fail: number): void {
+  lookupOrInit(map: MapLayout, keyOff: number, fail: number, at?: Loc): void {
     const a = this.a;
     this.lookup(map, keyOff);
     const have = a.newLabel();
@@ -2155,9 +2403,24 @@ class ProgramCompiler {
     a.aluImm(BPF_ADD, 3, zero);
     a.movImm(4, 1); // BPF_NOEXIST
     a.call(H.map_update_elem);
+    if (at) this.warnIfMapFull(at, map);
     this.lookup(map, keyOff);
     a.jImm(BPF_JEQ, 0, 0, fail);
     a.bind(have);
+  }
+
+  /**
+   * After map_update_elem (r0): bpftrace's warning when the map has no room for the key. Only for maps
+   * declared with a size (`let @a = hash(2)`): the extra branch doubles what the verifier walks through in
+   * loops, which can push a loop-heavy program past its limit.
+   */
+  warnIfMapFull(at: Loc, map: MapLayout): void {
+    if (this.sc.analysis.maps.get(map.name)?.maxEntries === undefined) return;
+    const a = this.a;
+    const ok = a.newLabel();
+    a.jImm(BPF_JNE, 0, -7, ok); // -E2BIG
+    this.record('WARNF', "Map full; can't update element", [], { loc: at });
+    a.bind(ok);
   }
 
   /** r0 = scalar value of @m[k]; 0 when absent. Aggregates combine every CPU's value, as bpftrace does. */
@@ -2279,10 +2542,25 @@ class ProgramCompiler {
     const map = this.mapLayout(m);
     if (
       op === '=' &&
+      value.kind === 'BlockExpr' &&
+      value.block.expr?.kind === 'Call' &&
+      map.kind !== 'plain'
+    ) {
+      // `@ = { let $a = 100; avg($a) }`: the block's statements, then the aggregation of its value.
+      if (this.stmts(value.block)) return;
+      this.assignMap(m, op, value.block.expr, result);
+      return;
+    }
+    if (
+      op === '=' &&
       value.kind === 'Call' &&
       ['count', 'sum', 'min', 'max', 'avg', 'stats', 'hist', 'lhist'].includes(value.name)
     ) {
       this.aggregate(map, m, value);
+      return;
+    }
+    if (op === '=' && value.kind === 'Call' && value.name === 'tseries') {
+      this.tseries(map, m, value);
       return;
     }
     if (map.kind !== 'plain' && op !== '=') {
@@ -2290,7 +2568,7 @@ class ProgramCompiler {
       const fail = a.newLabel();
       const slot = this.spillScalar(value);
       const keyOff = this.buildKey(map, m.keys);
-      this.lookupOrInit(map, keyOff, fail);
+      this.lookupOrInit(map, keyOff, fail, m.loc);
       a.ldx(8, 1, 0, 0);
       a.ldx(8, 2, 10, slot);
       a.alu(op === '-=' ? BPF_SUB : BPF_ADD, 1, 2);
@@ -2319,6 +2597,7 @@ class ProgramCompiler {
     a.aluImm(BPF_ADD, 3, valOff);
     a.movImm(4, 0);
     a.call(H.map_update_elem);
+    this.warnIfMapFull(m.loc, map);
     if (result !== undefined) {
       a.ldx(8, 0, 7, valOff);
       if (result === 'old') a.aluImm(op === '+=' ? BPF_SUB : BPF_ADD, 0, 1);
@@ -2344,7 +2623,7 @@ class ProgramCompiler {
     } else {
       keyOff = this.buildKey(map, m.keys);
     }
-    this.lookupOrInit(map, keyOff, fail);
+    this.lookupOrInit(map, keyOff, fail, m.loc);
     switch (fn) {
       case 'count':
       case 'hist':
@@ -2390,6 +2669,123 @@ class ProgramCompiler {
     }
     a.bind(fail);
     if (slot !== undefined) this.release(slot);
+  }
+
+  /**
+   * `@m[k] = tseries(v, interval, n, agg)`: the bucket of the current epoch (now / interval, key ++
+   * epoch % n) is reset when it holds an older epoch, then updated per agg (records.ts describes the value).
+   */
+  tseries(map: MapLayout, m: MapRef, call: Call): void {
+    const a = this.a;
+    const params = map.tseries ?? { intervalNs: 1n, numIntervals: 1n, agg: 'none' };
+    const fail = a.newLabel();
+    const value = this.spillScalar(call.args[0] as Expr);
+    const keyOff = this.buildKey(map, m.keys, map.keySize);
+    this.tseriesNow();
+    const now = this.tmp();
+    a.stx(8, 10, now, 0);
+    a.ldImm64(1, params.intervalNs);
+    a.alu(BPF_DIV, 0, 1);
+    const epoch = this.tmp();
+    a.stx(8, 10, epoch, 0);
+    a.ldImm64(1, params.numIntervals);
+    a.alu(BPF_MOD, 0, 1);
+    a.stx(8, 7, keyOff + (map.bucketOffset as number), 0);
+
+    this.lookup(map, keyOff);
+    const have = a.newLabel();
+    a.jImm(BPF_JNE, 0, 0, have);
+    // A new bucket starts at the current epoch, so it is not reset below.
+    const init = this.scratch(TSERIES.size);
+    this.zero(7, init, TSERIES.size);
+    a.ldx(8, 1, 10, epoch);
+    a.stx(8, 7, init + TSERIES.epoch, 1);
+    a.ldMap(1, map.mapIndex);
+    a.mov(2, 7);
+    a.aluImm(BPF_ADD, 2, keyOff);
+    a.mov(3, 7);
+    a.aluImm(BPF_ADD, 3, init);
+    a.movImm(4, 1); // BPF_NOEXIST: another CPU may have created it meanwhile
+    a.call(H.map_update_elem);
+    this.lookup(map, keyOff);
+    a.jImm(BPF_JEQ, 0, 0, fail);
+    a.bind(have);
+
+    if (params.agg !== 'none') {
+      const current = a.newLabel();
+      a.ldx(8, 1, 0, TSERIES.epoch);
+      a.ldx(8, 2, 10, epoch);
+      a.jReg(BPF_JEQ, 1, 2, current);
+      a.st(8, 0, TSERIES.value, 0);
+      a.st(8, 0, TSERIES.meta, 0);
+      a.bind(current);
+    }
+    a.ldx(8, 2, 10, value);
+    switch (params.agg) {
+      case 'none':
+        a.stx(8, 0, TSERIES.value, 2);
+        a.ldx(8, 1, 10, now);
+        a.stx(8, 0, TSERIES.meta, 1);
+        break;
+      case 'avg':
+      case 'sum':
+        a.ldx(8, 1, 0, TSERIES.value);
+        a.alu(BPF_ADD, 1, 2);
+        a.stx(8, 0, TSERIES.value, 1);
+        if (params.agg === 'avg') {
+          a.ldx(8, 1, 0, TSERIES.meta);
+          a.aluImm(BPF_ADD, 1, 1);
+          a.stx(8, 0, TSERIES.meta, 1);
+        }
+        break;
+      case 'min':
+      case 'max': {
+        const store = a.newLabel();
+        const skip = a.newLabel();
+        a.ldx(8, 1, 0, TSERIES.meta);
+        a.jImm(BPF_JEQ, 1, 0, store);
+        a.ldx(8, 1, 0, TSERIES.value);
+        const signed = map.signed;
+        const jop = params.agg === 'min' ? (signed ? BPF_JSGE : BPF_JGE) : signed ? BPF_JSLE : BPF_JLE;
+        a.jReg(jop, 2, 1, skip);
+        a.bind(store);
+        a.stx(8, 0, TSERIES.value, 2);
+        a.st(8, 0, TSERIES.meta, 1);
+        a.bind(skip);
+        break;
+      }
+    }
+    a.ldx(8, 1, 10, epoch);
+    a.stx(8, 0, TSERIES.epoch, 1);
+    a.bind(fail);
+    this.release(epoch);
+    this.release(now);
+    this.release(value);
+  }
+
+  /**
+   * r0 = tseries()'s clock: bpftrace's TAI time (printed as wall-clock time), or the value of the
+   * BPFTRACE_DUMMY_TS_MAP map (0 while it has none).
+   */
+  tseriesNow(): void {
+    const a = this.a;
+    const name = this.sc.options.dummyTsMap;
+    const dummy = name ? this.sc.mapByName.get(name) : undefined;
+    if (!dummy || dummy.keyed || dummy.kind !== 'plain' || dummy.value.kind !== 'int') {
+      a.call(H.ktime_get_tai_ns);
+      return;
+    }
+    const keyOff = this.scratch(dummy.keySize);
+    this.zero(7, keyOff, dummy.keySize);
+    this.lookup(dummy, keyOff);
+    const end = a.newLabel();
+    const found = a.newLabel();
+    a.jImm(BPF_JNE, 0, 0, found);
+    a.movImm(0, 0);
+    a.jmp(end);
+    a.bind(found);
+    a.ldx(dummy.value.size, 0, 0, 0);
+    a.bind(end);
   }
 
   /** r0 = hist bucket of r0 (bpftrace's log2 with k sub-bucket bits). Uses r1, r2, r3. */
@@ -2456,8 +2852,64 @@ class ProgramCompiler {
 
   // ------------------------------------------------------------------------------ for loops
 
+  private readonly rangeStarts = new Map<Stmt, string>();
+
+  /** The probe variable holding the start of a bpf_loop range. */
+  rangeStart(s: Stmt & { kind: 'For' }): string {
+    let name = this.rangeStarts.get(s);
+    if (!name) {
+      name = `$$range_start${this.rangeStarts.size}`;
+      this.rangeStarts.set(s, name);
+    }
+    return name;
+  }
+
+  /** Both bounds constant: a plain loop the verifier can follow. */
+  constantRange(s: Stmt & { kind: 'For' }): boolean {
+    return (
+      s.iterable.kind === 'Range' &&
+      constValue(s.iterable.start) !== undefined &&
+      constValue(s.iterable.end) !== undefined
+    );
+  }
+
   forLoop(s: Stmt & { kind: 'For' }): void {
     const a = this.a;
+    if (s.iterable.kind === 'Range' && !this.constantRange(s)) {
+      // Bounds from maps or variables: the verifier would walk every possible iteration, so use bpf_loop
+      // (at most 2^23 iterations), whose callback sets $i = start + index.
+      const startVar = this.rangeStart(s);
+      const base = this.frame.varBase;
+      const endSlot = this.spillScalar(s.iterable.end);
+      this.scalar(s.iterable.start);
+      a.stx(8, base, this.varOf(startVar, I64T).off, 0);
+      a.ldx(8, 1, 10, endSlot);
+      a.alu(BPF_SUB, 1, 0);
+      this.release(endSlot);
+      const none = a.newLabel();
+      const go = a.newLabel();
+      a.jImm(BPF_JSLE, 1, 0, none);
+      a.jImm(BPF_JLE, 1, 1 << 23, go);
+      a.movImm(1, 1 << 23);
+      a.bind(go);
+      const label = a.newLabel();
+      const v = this.varOf(s.variable.name, s.variable.type);
+      this.pending.push({
+        label,
+        stmt: s,
+        kind: 'range',
+        startVar,
+        kvOff: v.off,
+        ctxSlot: this.ctxSlot,
+      });
+      a.ldFunc(2, label);
+      a.mov(3, base);
+      a.movImm(4, 0);
+      a.call(H.loop);
+      this.afterCallbackLoop();
+      a.bind(none);
+      return;
+    }
     if (s.iterable.kind === 'Range') {
       // for ($i : a..b): a bounded loop over a stack variable.
       const v = this.varOf(s.variable.name, s.variable.type);
@@ -2489,6 +2941,20 @@ class ProgramCompiler {
     const label = a.newLabel();
     this.pending.push({ label, stmt: s, kind: 'for', map, kvOff: v.off, ctxSlot: this.ctxSlot });
     this.forEach(map, label);
+    this.afterCallbackLoop();
+  }
+
+  /** After a callback loop: a `return` in the body ends the probe, not just the loop. */
+  afterCallbackLoop(): void {
+    const a = this.a;
+    const cont = a.newLabel();
+    a.ldx(8, 0, this.frame.varBase, this.varOf(RETURNED, I64T).off);
+    a.jImm(BPF_JEQ, 0, 0, cont);
+    if (this.frame.callback) {
+      a.movImm(0, 1);
+      a.exit();
+    } else a.jmp(this.frame.exitLabel);
+    a.bind(cont);
   }
 
   /** Calls bpf_for_each_map_elem(map, callback, main frame pointer, 0). */
@@ -2506,11 +2972,17 @@ class ProgramCompiler {
     a.bind(p.label);
     const saved = this.frame;
     this.frame = this.newFrame(9, true);
-    // r1 = map, r2 = key, r3 = value, r4 = callback ctx (main frame pointer).
-    a.mov(9, 4);
-    a.mov(8, 2);
+    // for_each_map_elem: r1 = map, r2 = key, r3 = value, r4 = callback ctx (main frame pointer).
+    // bpf_loop: r1 = index, r2 = ctx.
+    if (p.kind === 'range') {
+      a.mov(9, 2);
+      a.mov(8, 1);
+    } else {
+      a.mov(9, 4);
+      a.mov(8, 2);
+    }
     const valSlot = this.tmp();
-    a.stx(8, 10, valSlot, 3);
+    if (p.kind !== 'range') a.stx(8, 10, valSlot, 3);
     a.ldx(8, 6, 9, p.ctxSlot);
     // Scratch.
     const k = this.tmp();
@@ -2521,7 +2993,13 @@ class ProgramCompiler {
     a.call(H.map_lookup_elem);
     a.jImm(BPF_JEQ, 0, 0, this.frame.exitLabel);
     a.mov(7, 0);
-    if (p.kind === 'count') {
+    if (p.kind === 'range') {
+      // r8 holds bpf_loop's index (r1 at entry): $i = start + index.
+      a.ldx(8, 0, 9, this.varOf(p.startVar as string, I64T).off);
+      a.alu(BPF_ADD, 0, 8);
+      a.stx(8, 9, p.kvOff, 0);
+      this.block(p.stmt.body);
+    } else if (p.kind === 'count') {
       a.ldx(8, 0, 9, p.counterSlot as number);
       a.aluImm(BPF_ADD, 0, 1);
       a.stx(8, 9, p.counterSlot as number, 0);
@@ -2531,7 +3009,7 @@ class ProgramCompiler {
       if (lay.kind === 'tuple') {
         const kf = lay.fields[0];
         const vf = lay.fields[1];
-        const map = p.map;
+        const map = p.map as MapLayout;
         if (kf) this.copy(7, p.kvOff + kf.offset, 8, 0, Math.min(kf.layout.size, map.key.size));
         if (vf) {
           a.ldx(8, 3, 10, valSlot);
@@ -2594,7 +3072,7 @@ class ProgramCompiler {
           } as const
         )[name];
         const fmt = stringOf(args[0]);
-        this.record(kind, fmt ?? '', args.slice(1));
+        this.record(kind, fmt ?? '', args.slice(1), kind === 'ERRORF' || kind === 'WARNF' ? e : undefined);
         return undefined;
       }
       case 'print': {
@@ -2634,6 +3112,11 @@ class ProgramCompiler {
           24,
         );
         void act;
+        const flagged = a.newLabel();
+        this.lookupGlobals();
+        a.jImm(BPF_JEQ, 0, 0, flagged);
+        a.st(8, 0, GLOBALS.exited, 1);
+        a.bind(flagged);
         const off = this.scratch(24);
         a.st(8, 7, off, Action.EXIT);
         a.st(8, 7, off + 8, 0);
@@ -2984,6 +3467,7 @@ class ProgramCompiler {
         this.builtin(name, e);
         return undefined;
       case 'strerror':
+      case 'signal_name':
       case 'is_err':
         this.scalar(args[0] as Expr);
         if (name === 'is_err') {
@@ -3003,9 +3487,59 @@ class ProgramCompiler {
         a.mov(1, 6);
         a.call(58);
         return undefined;
-      case 'assert':
+      case 'ppid': {
+        // task->real_parent->tgid, the task being the argument or the current one.
+        const ts = this.sc.lookupStruct('struct', 'task_struct');
+        if (!ts) this.error('ppid() needs the kernel BTF (struct task_struct)', e.loc);
+        const task: TraceType = { kind: 'pointer', to: ts };
+        const base: Expr = args[0] ?? { kind: 'Identifier', name: 'curtask', loc: e.loc, type: task };
+        const parent: Expr = {
+          kind: 'FieldAccess',
+          expr: base,
+          field: 'real_parent',
+          arrow: true,
+          loc: e.loc,
+          type: task,
+        };
+        const tgid: Expr = {
+          kind: 'FieldAccess',
+          expr: parent,
+          field: 'tgid',
+          arrow: true,
+          loc: e.loc,
+          type: I32T,
+        };
+        this.scalar(tgid);
+        return undefined;
+      }
+      case 'assert': {
+        // bpftrace's stdlib macro: if (!cond) { errorf("assert failed: %s", msg); exit(1); }, reported at
+        // the errorf in its stdlib/base.bt, expanded from this call.
+        const fail = a.newLabel();
+        const ok = a.newLabel();
+        this.cond(args[0] as Expr, fail);
+        a.jmp(ok);
+        a.bind(fail);
+        const act = this.record('ERRORF', args[1] ? 'assert failed: %s' : 'assert failed', args.slice(1, 2), {
+          loc: e.loc,
+        });
+        act.sites = [{ where: 'stdlib/base.bt:6:5-37', context: '' }, this.sc.site(e.loc)];
+        const one: Expr = { kind: 'Integer', value: 1n, raw: '1', loc: e.loc, type: I64T };
+        this.call({ kind: 'Call', name: 'exit', args: [one], nameLoc: e.loc, loc: e.loc }, undefined);
+        a.bind(ok);
+        return undefined;
+      }
       case 'unwatch':
         return undefined;
+    }
+    if (args.length === 0 && BUILTIN_CALLS.has(name)) {
+      // A builtin value called like a function: `usermode()`, `probetype()`, `config()`.
+      const id: Expr = { kind: 'Identifier', name, loc: e.loc, ...(e.type ? { type: e.type } : {}) };
+      if (isScalarType(e.type)) {
+        this.builtin(name, id);
+        return undefined;
+      }
+      return this.agg(id);
     }
     this.error(`${name}() is not supported by the code generator`, e.loc);
   }
@@ -3055,18 +3589,26 @@ class ProgramCompiler {
     const a = this.a;
     const h = this.agg(hay);
     const n = this.agg(needle);
-    const nlen = needle.kind === 'String' ? stringBytes(needle.value).length : n.size - 1;
+    // The needle ends at its first NUL, even inside a literal ("wo\0rld" looks for "wo").
+    const lit = needle.kind === 'String' ? stringBytes(needle.value) : undefined;
+    const nlen = lit ? (lit.indexOf(0) < 0 ? lit.length : lit.indexOf(0)) : n.size - 1;
     const res = this.tmp();
     const done = a.newLabel();
     a.st(8, 10, res, 1);
     if (nlen > 0) {
       a.st(8, 10, res, 0);
-      for (let i = 0; i + nlen <= h.size - 1 || (i === 0 && nlen <= h.size); i++) {
-        if (i + nlen > h.size) break;
+      // A variable needle may be shorter than its buffer: try every start, reading the haystack in bounds.
+      const last = lit ? h.size - nlen : h.size - 2;
+      for (let i = 0; i <= last; i++) {
         const next = a.newLabel();
         const found = a.newLabel();
         for (let j = 0; j < nlen; j++) {
           a.ldx(1, 2, 7, n.off + j);
+          if (i + j >= h.size) {
+            if (!lit) a.jImm(BPF_JEQ, 2, 0, found);
+            a.jmp(next);
+            break;
+          }
           if (needle.kind !== 'String') a.jImm(BPF_JEQ, 2, 0, found);
           a.ldx(1, 1, 7, h.off + i + j);
           if (j === 0) a.jImm(BPF_JEQ, 1, 0, done);
@@ -3084,7 +3626,12 @@ class ProgramCompiler {
   }
 
   /** Writes a PRINTF-like record of `args` and outputs it. */
-  record(kind: ActionKind, fmt: string, args: Expr[]): void {
+  record(
+    kind: ActionKind,
+    fmt: string,
+    args: Expr[],
+    call?: { loc: Loc; expandedFrom?: Loc[] },
+  ): ActionFormat {
     const a = this.a;
     const layouts: { offset: number; layout: ValueLayout }[] = [];
     let off = HEADER_SIZE;
@@ -3096,6 +3643,7 @@ class ProgramCompiler {
     }
     const size = alignUp(off, 8);
     const act = this.sc.addAction(kind, fmt, layouts, size);
+    if (call) act.sites = [call.loc, ...(call.expandedFrom ?? [])].map((l) => this.sc.site(l));
     const base = this.scratch(size);
     args.forEach((x, i) => {
       const l = layouts[i] as { offset: number; layout: ValueLayout };
@@ -3105,6 +3653,7 @@ class ProgramCompiler {
     a.st(8, 7, base + 8, act.index);
     this.output(base, size);
     void parseFormat;
+    return act;
   }
 
   storeArg(x: Expr, lay: ValueLayout, off: number): void {
@@ -3143,6 +3692,33 @@ class ProgramCompiler {
 }
 
 const I64T: TraceType = { kind: 'int', bits: 64, signed: true };
+const I32T: TraceType = { kind: 'int', bits: 32, signed: true };
+/** Builtin values that may also be called with no arguments. */
+const BUILTIN_CALLS = new Set([
+  'usermode',
+  'probetype',
+  'config',
+  'cpid',
+  'numaid',
+  'jiffies',
+  'username',
+  'ctx',
+]);
+/** The probe variable a `return` inside a `for` over a map sets (the callback cannot return for the probe). */
+const RETURNED = '$$returned';
+
+/** Same bytes for the same values (enum tables and names aside). */
+function sameLayout(x: ValueLayout, y: ValueLayout): boolean {
+  if (x.kind !== y.kind || x.size !== y.size) return false;
+  if (x.kind === 'int' && y.kind === 'int') return x.signed === y.signed;
+  if ((x.kind === 'tuple' || x.kind === 'record') && (y.kind === 'tuple' || y.kind === 'record'))
+    return (
+      x.fields.length === y.fields.length &&
+      x.fields.every((f, i) => f.offset === y.fields[i]?.offset && sameLayout(f.layout, y.fields[i].layout))
+    );
+  if (x.kind === 'array' && y.kind === 'array') return x.length === y.length && sameLayout(x.of, y.of);
+  return true;
+}
 
 function isSigned(t: TraceType | undefined): boolean {
   if (!t) return true;
@@ -3239,6 +3815,21 @@ export function constValue(e: Expr | undefined): bigint | undefined {
     }
     case 'Comptime':
       return constValue(e.expr);
+    case 'Binop': {
+      const l = constValue(e.left);
+      const r = constValue(e.right);
+      if (l === undefined || r === undefined) return undefined;
+      const ops: Record<string, (x: bigint, y: bigint) => bigint> = {
+        '+': (x, y) => x + y,
+        '-': (x, y) => x - y,
+        '*': (x, y) => x * y,
+        '&': (x, y) => x & y,
+        '|': (x, y) => x | y,
+        '^': (x, y) => x ^ y,
+      };
+      const op = ops[e.op];
+      return op ? BigInt.asIntN(64, op(l, r)) : undefined;
+    }
     case 'Cast': {
       const v = constValue(e.expr);
       const t = e.type;

@@ -11,18 +11,22 @@ export interface LayoutOptions {
   stackMap?: (user: boolean, mode: string, limit: number) => string;
   /** Resolves a struct known only by name. */
   struct?: (tag: 'struct' | 'union', name: string) => (TraceType & { kind: 'struct' }) | undefined;
+  /** An enum's constants by value (decimal), for integers of an enum type. */
+  enumValues?: (enumName: string) => Record<string, string> | undefined;
 }
 
 export function layoutOf(t: TraceType, top: boolean, o: LayoutOptions = {}): ValueLayout {
   switch (t.kind) {
     case 'int': {
       const size = top ? 8 : ((t.bits / 8) as 1 | 2 | 4 | 8);
+      const enumValues = t.enumName ? o.enumValues?.(t.enumName) : undefined;
       return {
         kind: 'int',
         size,
         align: size,
         signed: t.signed,
         ...(t.enumName ? { enumName: t.enumName } : {}),
+        ...(enumValues ? { enumValues } : {}),
       };
     }
     case 'bool':
@@ -53,6 +57,7 @@ export function layoutOf(t: TraceType, top: boolean, o: LayoutOptions = {}): Val
         name: f.name,
         offset: f.offset ?? 0,
         layout: layoutOf(f.type, false, o),
+        ...(f.bitWidth ? { bitOffset: f.bitOffset ?? 0, bitWidth: f.bitWidth } : {}),
       }));
       const align = Math.max(1, ...fields.map((f) => Math.min(8, f.layout.align)));
       return { kind: 'struct', size: st.size ?? 0, align, name: `${st.tag} ${st.name}`, fields };
@@ -81,6 +86,8 @@ export function layoutOf(t: TraceType, top: boolean, o: LayoutOptions = {}): Val
           return { kind: 'probe', size: 8, align: 8 };
         case 'strerror':
           return { kind: 'strerror', size: 8, align: 8 };
+        case 'signal_name':
+          return { kind: 'signal_name', size: 8, align: 8 };
         case 'cgroup_path':
           return { kind: 'cgroup_path', size: 8, align: 8 };
         case 'mac_address':

@@ -56,14 +56,26 @@
  * | stats  | i64 total, u64 count (16 bytes)       | as avg; prints count, average, total              |
  * | hist   | u64 count; the map key is userKey ++ u64 bucket (see histBucket) | sum per bucket         |
  * | lhist  | u64 count; the map key is userKey ++ u64 bucket (see lhistBucket) | sum per bucket        |
+ * | tseries| i64/u64 value, u64 meta, u64 epoch (24 bytes); the map key is userKey ++ u64 bucket (epoch % numIntervals) | see reduceTseries |
  * | plain  | one value of `value` layout; NOT per-CPU (plain `hash`) | none                            |
  *
  * ## Probes and programs
  *
  * One program per probe body and attach point group ({@link ProbeInfo}); its `attach` says what the
  * runtime attaches it to. BEGIN and END are `raw_tracepoint` programs that are never attached: the runtime
- * runs BEGIN once with BPF_PROG_TEST_RUN (ctx = 8 zero bytes) after attaching every other probe, and END
- * the same way before printing the maps at exit. Both backends support raw_tracepoint test runs.
+ * runs BEGIN once with BPF_PROG_TEST_RUN (ctx = 8 zero bytes) before attaching the other probes (as
+ * bpftrace does), and END the same way before printing the maps at exit. Both backends support
+ * raw_tracepoint test runs.
+ *
+ * tseries(v, interval, n[, agg]): epoch = now / interval, with `now` bpf_ktime_get_tai_ns() (bpftrace's
+ * software TAI clock; the runtime prints epoch × interval as wall-clock time), or, when the script was
+ * compiled with BPFTRACE_DUMMY_TS_MAP=@m, the u64 value of the scalar map @m (bpftrace's test hook). A bucket
+ * whose stored epoch is not the current one is reset first (except with no agg, which overwrites). Per agg:
+ * none: value = v, meta = now; avg: value += v, meta += 1; sum: value += v; min/max: value = v when meta is
+ * 0 or v is better (signed per `signed`), meta = 1. A new bucket is inserted with epoch = the current epoch.
+ *
+ * exit() also sets the u64 at GLOBALS.exited, and every program but END returns at once when it is set: a
+ * probe that fires again before the runtime has stopped (i:ms:1) changes nothing after exit().
  *
  * `elapsed` reads key 0 of the array map {@link GLOBALS_MAP} (u64 start time, CLOCK_BOOTTIME ns, offset
  * GLOBALS.startNs): the runtime test-runs the program named by CompiledScript.init (when defined) once,
@@ -81,7 +93,7 @@ export const LOSS_MAP = 'event_loss_counter';
 /** Array map (1 entry): runtime globals. */
 export const GLOBALS_MAP = 'bt_globals';
 /** Byte offsets in the GLOBALS_MAP value. */
-export const GLOBALS = { startNs: 0, cpid: 8, size: 16 } as const;
+export const GLOBALS = { startNs: 0, cpid: 8, exited: 16, size: 24 } as const;
 /** Per-CPU array map (1 entry): scratch memory for strings, keys and records (internal to the programs). */
 export const SCRATCH_MAP = 'bt_scratch';
 /** join(): slots and their size (bpftrace's join_argnum / join_argsize). */
@@ -115,7 +127,15 @@ export type ActionKind = keyof typeof Action;
  * Integers are little-endian.
  */
 export type ValueLayout =
-  | { kind: 'int'; size: 1 | 2 | 4 | 8; align: number; signed: boolean; enumName?: string }
+  /** `enumValues`: an enum's constants by value (decimal), printed in place of the number like bpftrace. */
+  | {
+      kind: 'int';
+      size: 1 | 2 | 4 | 8;
+      align: number;
+      signed: boolean;
+      enumName?: string;
+      enumValues?: Record<string, string>;
+    }
   /** 1 byte, 0 or 1. */
   | { kind: 'bool'; size: 1; align: 1 }
   /** NUL-terminated, NUL-padded to `size` (which includes the NUL). */
@@ -133,7 +153,8 @@ export type ValueLayout =
       align: number;
       /** Struct name for 'struct'. */
       name?: string;
-      fields: { name?: string; offset: number; layout: ValueLayout }[];
+      /** Bitfields: `bitWidth` bits from bit `bitOffset` of the bytes at `offset`. */
+      fields: { name?: string; offset: number; layout: ValueLayout; bitOffset?: number; bitWidth?: number }[];
     }
   /** ksym()/func: u64 kernel address, symbolized by the runtime. */
   | { kind: 'ksym'; size: 8; align: 8 }
@@ -153,6 +174,8 @@ export type ValueLayout =
   | { kind: 'probe'; size: 8; align: 8 }
   /** strerror(): u64 errno. */
   | { kind: 'strerror'; size: 8; align: 8 }
+  /** signal_name(): i64 signal number. */
+  | { kind: 'signal_name'; size: 8; align: 8 }
   /** cgroup_path(): u64 cgroup id. */
   | { kind: 'cgroup_path'; size: 8; align: 8 }
   /** macaddr(): 6 bytes. */
@@ -161,7 +184,30 @@ export type ValueLayout =
   | { kind: 'none'; size: 0; align: 1 };
 
 /** Aggregation or plain storage of a map's value. */
-export type ValueKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'stats' | 'hist' | 'lhist' | 'plain';
+export type ValueKind =
+  | 'count'
+  | 'sum'
+  | 'min'
+  | 'max'
+  | 'avg'
+  | 'stats'
+  | 'hist'
+  | 'lhist'
+  | 'tseries'
+  | 'plain';
+
+/** tseries()'s optional fourth argument; 'none' (not given): the last value of each interval. */
+export type TseriesAgg = 'none' | 'avg' | 'min' | 'max' | 'sum';
+
+/** tseries(v, intervalNs, numIntervals, agg) parameters (literals, the same for every call on a map). */
+export interface TseriesParams {
+  intervalNs: bigint;
+  numIntervals: bigint;
+  agg: TseriesAgg;
+}
+
+/** Byte offsets in a tseries bucket value (one CPU's). */
+export const TSERIES = { value: 0, meta: 8, epoch: 16, size: 24 } as const;
 
 export interface MapLayout {
   /** Script name: `@x`, or `@` for the anonymous map. */
@@ -179,7 +225,7 @@ export interface MapLayout {
   key: ValueLayout;
   /** Total BPF key size (user key, plus the u64 bucket for hist/lhist). */
   keySize: number;
-  /** For hist/lhist: offset of the u64 bucket in the BPF key (= key.size rounded up to 8). */
+  /** For hist/lhist/tseries: offset of the u64 bucket in the BPF key (= key.size rounded up to 8). */
   bucketOffset?: number;
   kind: ValueKind;
   /** Signedness of sum/min/max/avg/stats values. */
@@ -193,6 +239,7 @@ export interface MapLayout {
   histBits?: number;
   /** lhist(x, min, max, step). */
   lhist?: { min: bigint; max: bigint; step: bigint };
+  tseries?: TseriesParams;
 }
 
 /** One format site: a printf/system/cat/errorf call, time(), strftime(), join(), print(value). */
@@ -205,6 +252,11 @@ export interface ActionFormat {
   args: { offset: number; layout: ValueLayout }[];
   /** Total record size in bytes. */
   size: number;
+  /**
+   * errorf/warnf: where the call is, as bpftrace reports it (`stdin:1:9-62`, then the source line and a
+   * `~` caret line), followed by the macro calls it was expanded from.
+   */
+  sites?: { where: string; context: string }[];
 }
 
 /** Where the runtime attaches a program. */
@@ -324,6 +376,20 @@ export function readInt(bytes: Uint8Array, offset: number, size: number, signed:
   return signed ? BigInt.asIntN(size * 8, v) : v;
 }
 
+/** A bitfield: `width` bits from bit `bit` of the little-endian bytes at `offset`. */
+export function readBitfield(
+  bytes: Uint8Array,
+  offset: number,
+  bit: number,
+  width: number,
+  signed: boolean,
+): bigint {
+  const v =
+    (readInt(bytes, offset, Math.ceil((bit + width) / 8), false) >> BigInt(bit)) &
+    ((1n << BigInt(width)) - 1n);
+  return signed ? BigInt.asIntN(width, v) : v;
+}
+
 /** Decodes a C string (up to the first NUL) as latin1-safe UTF-8. */
 export function readString(bytes: Uint8Array, offset: number, size: number): string {
   const sub = bytes.subarray(offset, offset + size);
@@ -353,6 +419,7 @@ export function decodeValue(layout: ValueLayout, bytes: Uint8Array, offset = 0):
     case 'username':
     case 'probe':
     case 'strerror':
+    case 'signal_name':
     case 'cgroup_path':
       return readInt(bytes, offset, 8, false);
     case 'kstack':
@@ -381,7 +448,11 @@ export function decodeValue(layout: ValueLayout, bytes: Uint8Array, offset = 0):
     case 'record':
     case 'struct': {
       const out: { [field: string]: DecodedValue } = {};
-      for (const f of layout.fields) out[f.name ?? ''] = decodeValue(f.layout, bytes, offset + f.offset);
+      for (const f of layout.fields)
+        out[f.name ?? ''] =
+          f.bitWidth !== undefined && f.layout.kind === 'int'
+            ? readBitfield(bytes, offset + f.offset, f.bitOffset ?? 0, f.bitWidth, f.layout.signed)
+            : decodeValue(f.layout, bytes, offset + f.offset);
       return out;
     }
     case 'none':
@@ -398,4 +469,58 @@ export function perCpuSlices(bytes: Uint8Array, valueSize: number, cpus: number)
   const out: Uint8Array[] = [];
   for (let c = 0; c < cpus; c++) out.push(bytes.subarray(c * stride, c * stride + valueSize));
   return out;
+}
+
+/**
+ * One tseries bucket (its per-CPU values) reduced like bpftrace: CPUs whose epoch is 0 never wrote it; the
+ * others are combined per epoch (none: the greatest meta, the latest write, wins; avg: values and counts
+ * add up, then divide; sum: add; min/max) and the newest epoch's value is returned. A bucket no CPU wrote
+ * gives epoch 0, value 0, which bpftrace then prints as a point at epoch 0.
+ */
+export function reduceTseries(
+  slices: readonly Uint8Array[],
+  agg: TseriesAgg,
+  signed: boolean,
+): { epoch: bigint; value: bigint } {
+  const byEpoch = new Map<bigint, { value: bigint; meta: bigint }>();
+  let latest = 0n;
+  for (const s of slices) {
+    const epoch = readInt(s, TSERIES.epoch, 8, false);
+    if (epoch === 0n) continue;
+    const value = readInt(s, TSERIES.value, 8, signed);
+    const meta = readInt(s, TSERIES.meta, 8, false);
+    if (epoch > latest) latest = epoch;
+    const cur = byEpoch.get(epoch);
+    if (!cur) {
+      byEpoch.set(epoch, { value, meta });
+      continue;
+    }
+    switch (agg) {
+      case 'none':
+        if (meta > cur.meta) {
+          cur.value = value;
+          cur.meta = meta;
+        }
+        break;
+      case 'avg':
+        cur.value += value;
+        cur.meta += meta;
+        break;
+      case 'sum':
+        cur.value += value;
+        break;
+      case 'min':
+        if (value < cur.value) cur.value = value;
+        break;
+      case 'max':
+        if (value > cur.value) cur.value = value;
+        break;
+    }
+  }
+  const last = byEpoch.get(latest);
+  if (latest === 0n || !last) return { epoch: 0n, value: 0n };
+  let value = last.value;
+  if (agg === 'avg' && last.meta !== 0n) value = value / (signed ? BigInt.asIntN(64, last.meta) : last.meta);
+  value = signed ? BigInt.asIntN(64, value) : BigInt.asUintN(64, value);
+  return { epoch: latest, value };
 }

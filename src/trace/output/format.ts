@@ -6,8 +6,13 @@
  * their buckets, avg/stats by the average, anything else by key (integers as unsigned, strings as bytes, the
  * last key element first, stable). Histograms print from the first to the last non-empty bucket with a 52
  * column bar scaled to the largest bucket.
+ *
+ * Where bpftrace's runtime test corpus expects a newer bpftrace than v0.17, the corpus wins: enum values
+ * print their constant, stats print as `{ .count = 3, .average = 2, .total = 6 }`, a histogram's `@h:` line
+ * has no trailing space, JSON records have no inner padding.
  */
 import { hexFormatBuffer } from './printf.js';
+import { tseriesSeries, tseriesToJson, tseriesToText } from './tseries.js';
 import type { MapEntry, MapValue, PrintableMap, PrintOptions, Value } from './values.js';
 
 export type OutputFormat = 'text' | 'json';
@@ -19,7 +24,7 @@ export type OutputFormat = 'text' | 'json';
 export function valueToText(v: Value): string {
   switch (v.kind) {
     case 'int':
-      return v.value.toString();
+      return v.symbol ?? v.value.toString();
     case 'bool':
       return v.value ? 'true' : 'false';
     case 'string':
@@ -59,6 +64,10 @@ export function jsonEscape(s: string): string {
 /** A value as bpftrace's JSON output prints it: strings quoted, tuples as arrays. */
 export function valueToJson(v: Value): string {
   switch (v.kind) {
+    case 'int':
+      return v.value.toString();
+    case 'pointer':
+      return BigInt.asUintN(64, v.value).toString();
     case 'string':
       return `"${jsonEscape(v.value)}"`;
     case 'buffer':
@@ -70,7 +79,7 @@ export function valueToJson(v: Value): string {
     case 'array':
       return `[${v.elems.map(valueToJson).join(',')}]`;
     case 'record':
-      return `{ ${v.fields.map((f) => `"${f.name}": ${valueToJson(f.value)}`).join(', ')} }`;
+      return `{${v.fields.map((f) => `"${f.name}": ${valueToJson(f.value)}`).join(', ')}}`;
     default:
       return valueToText(v);
   }
@@ -261,6 +270,7 @@ function scalarOf(v: MapValue): bigint {
     return 0n;
   }
   if (v.kind === 'stats') return v.count === 0n ? 0n : v.total / v.count;
+  if (v.kind === 'tseries') return 0n;
   return v.buckets.reduce((a, b) => a + b, 0n);
 }
 
@@ -366,6 +376,11 @@ export function sortEntries(map: PrintableMap): MapEntry[] {
       );
       return stableSort(byKey, (a, b) => cmpBig(scalarOf(a.value), scalarOf(b.value)));
     }
+    case 'tseries':
+      // A std::map by key bytes, not sorted by value.
+      return stableSort(entries, (a, b) =>
+        compareBytes(a.keyBytes ?? encodeKey(a.key), b.keyBytes ?? encodeKey(b.key)),
+      );
   }
 }
 
@@ -401,6 +416,14 @@ function scalarText(map: PrintableMap, v: MapValue, div: bigint, json: boolean):
 /** A map as bpftrace's text output prints it, at exit or by print(@map, top, div). */
 export function mapToText(map: PrintableMap, options: PrintOptions = {}): string {
   const div = BigInt(options.div || 1);
+  if (map.kind === 'tseries') {
+    // bpftrace ignores top and div for time series.
+    const entries = sortEntries(map);
+    const series = tseriesSeries(map, entries);
+    return entries
+      .map((e, i) => `${keyText(map, e.key)}:\n${tseriesToText(series[i] ?? [], map.signed === true)}\n`)
+      .join('');
+  }
   const entries = applyTop(sortEntries(map), options.top);
   switch (map.kind) {
     case 'hist':
@@ -411,7 +434,7 @@ export function mapToText(map: PrintableMap, options: PrintOptions = {}): string
           map.kind === 'hist'
             ? histToText(buckets, options.div, map.histBits ?? 0)
             : lhistToText(buckets, map.lhist ?? { min: 0, max: 0, step: 1 });
-        return `${keyText(map, e.key)}: \n${body}`;
+        return `${keyText(map, e.key)}:\n${body}`;
       });
       return `${parts.join('\n')}\n`;
     }
@@ -421,7 +444,7 @@ export function mapToText(map: PrintableMap, options: PrintOptions = {}): string
         const s = statsValue(e.value);
         const text =
           map.kind === 'stats'
-            ? `count ${s.count}, average ${s.average}, total ${s.total}`
+            ? `{ .count = ${s.count}, .average = ${s.average}, .total = ${s.total} }`
             : `${s.average / div}`;
         return `${keyText(map, e.key)}: ${text}`;
       });
@@ -467,6 +490,12 @@ export function mapToJson(map: PrintableMap, options: PrintOptions = {}): string
         );
       });
       break;
+    case 'tseries': {
+      type = 'tseries';
+      const series = tseriesSeries(map, entries);
+      body = entries.map((e, i) => kv(e.key, tseriesToJson(series[i] ?? [])));
+      break;
+    }
     case 'avg':
     case 'stats':
       type = 'stats';

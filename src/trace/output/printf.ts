@@ -16,7 +16,7 @@ export interface FormatSpec {
   conv: string;
 }
 
-const SPEC_RE = /%([-+ #0]*)(\d+)?(?:\.(\d*))?(hh|h|ll|l|j|z|t|L)?([a-zA-Z%])/g;
+const SPEC_RE = /%([-+ #0]*)(\d+)?(?:\.(\d*))?(hh|h|ll|l|j|z|t|L)?(r[xh]|gr|[a-zA-Z%])/g;
 
 /** Splits a format into conversions (with the literal text before each) and the trailing text. */
 export function splitFormat(fmt: string): { specs: FormatSpec[]; tail: string } {
@@ -45,8 +45,14 @@ export function splitFormat(fmt: string): { specs: FormatSpec[]; tail: string } 
 
 const formatCache = new Map<string, { specs: FormatSpec[]; tail: string }>();
 
+/** What some conversions need from the running system. */
+export interface PrintfHooks {
+  /** `%gr`: GFP flags by name. */
+  gfpFlags?: (flags: bigint) => string;
+}
+
 /** Formats `fmt` with `args` the way bpftrace's printf()/system()/cat() do. */
-export function formatPrintf(fmt: string, args: readonly Value[]): string {
+export function formatPrintf(fmt: string, args: readonly Value[], hooks: PrintfHooks = {}): string {
   let parsed = formatCache.get(fmt);
   if (!parsed) {
     parsed = splitFormat(fmt);
@@ -55,7 +61,7 @@ export function formatPrintf(fmt: string, args: readonly Value[]): string {
   let out = '';
   parsed.specs.forEach((spec, i) => {
     out += spec.text;
-    out += formatOne(spec, args[i]);
+    out += formatOne(spec, args[i], hooks);
   });
   return out + parsed.tail;
 }
@@ -122,7 +128,7 @@ export function valueToPrintfString(v: Value | undefined): string {
 function valueText(v: Value): string {
   switch (v.kind) {
     case 'int':
-      return v.value.toString();
+      return v.symbol ?? v.value.toString();
     case 'bool':
       return v.value ? 'true' : 'false';
     case 'pointer':
@@ -138,8 +144,12 @@ function valueText(v: Value): string {
   }
 }
 
-function formatOne(spec: FormatSpec, arg: Value | undefined): string {
+function formatOne(spec: FormatSpec, arg: Value | undefined, hooks: PrintfHooks = {}): string {
   switch (spec.conv) {
+    case 'gr': {
+      const n = BigInt.asUintN(64, intOf(arg));
+      return pad(hooks.gfpFlags?.(n) ?? `0x${n.toString(16)}`, spec, false);
+    }
     case 'd':
     case 'i': {
       const bits = bitsOf(spec.length);
@@ -178,6 +188,13 @@ function formatOne(spec: FormatSpec, arg: Value | undefined): string {
     case 'c': {
       const n = Number(BigInt.asUintN(8, intOf(arg)));
       return pad(String.fromCharCode(n), spec, false);
+    }
+    case 'rx':
+    case 'rh': {
+      // bpftrace's buffer conversions: %rx escapes every byte (`\x48\x65`), %rh prints bare hex (`48 65`).
+      const bytes = arg?.kind === 'buffer' ? arg.bytes : Buffer.from(valueToPrintfString(arg));
+      const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0'));
+      return pad(spec.conv === 'rx' ? hex.map((h) => `\\x${h}`).join('') : hex.join(' '), spec, false);
     }
     case 's':
     case 'r': {

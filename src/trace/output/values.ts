@@ -6,7 +6,8 @@
 
 /** One printable value. Integers carry their width so keys print and sort the way bpftrace does. */
 export type Value =
-  | { kind: 'int'; value: bigint; bits?: 8 | 16 | 32 | 64; signed?: boolean }
+  /** `symbol`: the enum constant of this value (text prints it, JSON and %d print the number). */
+  | { kind: 'int'; value: bigint; bits?: 8 | 16 | 32 | 64; signed?: boolean; symbol?: string }
   | { kind: 'bool'; value: boolean }
   | { kind: 'string'; value: string }
   /** buffer: printed with printable bytes as-is and the rest as `\xNN` (bpftrace's hex_format_buffer). */
@@ -31,7 +32,17 @@ export const uint = (value: bigint | number, bits: 8 | 16 | 32 | 64 = 64): Value
 export const str = (value: string): Value => ({ kind: 'string', value });
 
 /** The aggregation (or plain value) a map holds; decides its printing and sorting. */
-export type MapKind = 'plain' | 'count' | 'sum' | 'min' | 'max' | 'avg' | 'stats' | 'hist' | 'lhist';
+export type MapKind =
+  | 'plain'
+  | 'count'
+  | 'sum'
+  | 'min'
+  | 'max'
+  | 'avg'
+  | 'stats'
+  | 'hist'
+  | 'lhist'
+  | 'tseries';
 
 export type MapValue =
   /** plain maps and count/sum/min/max (already merged across CPUs). */
@@ -42,7 +53,12 @@ export type MapValue =
    * hist: 65 buckets in bpftrace's order: [0] negative, [1] zero, [2] one, [i] = [2^(i-2), 2^(i-1)).
    * lhist: [0] below min, [1..n] the steps, [n+1] at or above max, n = (max - min) / step.
    */
-  | { kind: 'buckets'; buckets: bigint[] };
+  | { kind: 'buckets'; buckets: bigint[] }
+  /**
+   * tseries: each bucket's newest epoch (time / interval) and its value; a bucket that no CPU wrote is
+   * epoch 0, value 0 (bpftrace keeps it, and prints it when epoch 0 is in the window).
+   */
+  | { kind: 'tseries'; points: { epoch: bigint; value: bigint }[] };
 
 export interface MapEntry {
   /** The key's elements (empty for a scalar map like `@x = 1`). */
@@ -64,6 +80,8 @@ export interface PrintableMap {
   histBits?: number;
   /** lhist(min, max, step) parameters. */
   lhist?: { min: number; max: number; step: number };
+  /** tseries(v, interval, n): the interval in ns and the number of intervals shown. */
+  tseries?: { intervalNs: bigint; numIntervals: bigint };
   /** Entries in the backend's iteration order (ties keep it, as bpftrace's sort does for small maps). */
   entries: MapEntry[];
 }

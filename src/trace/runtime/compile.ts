@@ -3,10 +3,10 @@
  * from the running kernel's BTF and tracepoint formats) then the code generator (src/trace/codegen/), which
  * is loaded lazily so that `-d ast`, `-l` and compile errors never pay for it.
  */
-import type { Analysis } from '../analyse.js';
+import { type Analysis, analyse } from '../analyse.js';
+import { kernelTypes } from '../btf-types.js';
 import type { CompiledScript } from '../codegen/records.js';
-import { compileFrontEnd } from '../index.js';
-import type { TypeProvider } from '../types.js';
+import { parse } from '../parser.js';
 import { expandProbeSpec } from './list.js';
 
 export interface CompileOptions {
@@ -17,37 +17,39 @@ export interface CompileOptions {
   childCommand: boolean;
   /** The backend the program will load into. */
   backend: 'kernel' | 'vm';
+  /** Named program parameters (`-- --name=value`) for getopt(). */
+  namedArgs?: Record<string, string | true>;
+  /** tseries()'s test clock map (`@ts`); default: the BPFTRACE_DUMMY_TS_MAP environment variable. */
+  dummyTsMap?: string;
 }
 
-let typesCache: TypeProvider | undefined;
-async function kernelTypes(): Promise<TypeProvider> {
-  if (!typesCache) {
-    const { kernelTypes: make } = await import('../btf-types.js');
-    typesCache = make();
-  }
-  return typesCache;
-}
-
+/** index.ts's compileFrontEnd, without importing index.ts (it also loads the AST printer, for -d ast only). */
 export async function frontEnd(text: string, o: CompileOptions): Promise<Analysis> {
-  return compileFrontEnd(text, {
+  const options = {
     filename: o.filename,
     positionalArgs: o.positionalArgs,
     unsafe: o.unsafe,
     childCommand: o.childCommand,
-    types: await kernelTypes(),
-  });
+    ...(o.namedArgs ? { namedArgs: o.namedArgs } : {}),
+    types: kernelTypes(),
+  };
+  return analyse(parse(text, options), options);
 }
 
 export async function compileScript(
   text: string,
   o: CompileOptions,
 ): Promise<{ analysis: Analysis; script: CompiledScript }> {
+  // Started first so that reading its files overlaps the front end (a compile error just leaves it unused).
+  const codegen = import('../codegen/compile.js');
+  codegen.catch(() => undefined);
   const analysis = await frontEnd(text, o);
-  const { compileScript: generate } = await import('../codegen/compile.js');
+  const { compileScript: generate } = await codegen;
   const script = generate(analysis, {
-    types: await kernelTypes(),
+    types: kernelTypes(),
     positionalArgs: o.positionalArgs,
     expand: expandProbeSpec,
+    dummyTsMap: o.dummyTsMap ?? process.env.BPFTRACE_DUMMY_TS_MAP,
   });
   fillHistParams(analysis, script);
   return { analysis, script };

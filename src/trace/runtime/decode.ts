@@ -9,8 +9,10 @@ import {
   type CompiledScript,
   type MapLayout,
   perCpuSlices,
+  readBitfield,
   readInt,
   readString,
+  reduceTseries,
   type ValueLayout,
 } from '../codegen/records.js';
 import { strftime } from '../output/printf.js';
@@ -22,6 +24,51 @@ export interface DecodeContext {
   symbols: Symbols;
   /** Stack maps by name, for kstack/ustack. */
   stackMap(name: string): BpfMap | undefined;
+}
+
+/** glibc's strsignal() descriptions (x86-64 numbering). */
+const SIGNAL_TEXT = [
+  'Hangup',
+  'Interrupt',
+  'Quit',
+  'Illegal instruction',
+  'Trace/breakpoint trap',
+  'Aborted',
+  'Bus error',
+  'Floating point exception',
+  'Killed',
+  'User defined signal 1',
+  'Segmentation fault',
+  'User defined signal 2',
+  'Broken pipe',
+  'Alarm clock',
+  'Terminated',
+  'Stack fault',
+  'Child exited',
+  'Continued',
+  'Stopped (signal)',
+  'Stopped',
+  'Stopped (tty input)',
+  'Stopped (tty output)',
+  'Urgent I/O condition',
+  'CPU time limit exceeded',
+  'File size limit exceeded',
+  'Virtual timer expired',
+  'Profiling timer expired',
+  'Window changed',
+  'I/O possible',
+  'Power failure',
+  'Bad system call',
+];
+
+/** signal_name(): strsignal()'s text; `N/A` beyond the kernel's 64 signals (bpftrace's answer). */
+function signalName(n: bigint): string {
+  if (n < 0n || n > 64n) return 'N/A';
+  const i = Number(n);
+  if (i >= 1 && i <= SIGNAL_TEXT.length) return SIGNAL_TEXT[i - 1] as string;
+  // glibc keeps 32 and 33 for threads: SIGRTMIN is 34.
+  if (i >= 34) return `Real-time signal ${i - 34}`;
+  return `Unknown signal ${i}`;
 }
 
 function intBits(size: number): 8 | 16 | 32 | 64 {
@@ -61,13 +108,20 @@ function formatStack(
 /** Decodes the value at `offset` of `bytes` laid out as `layout` into a printable Value. */
 export function decodeToValue(ctx: DecodeContext, layout: ValueLayout, bytes: Uint8Array, offset = 0): Value {
   switch (layout.kind) {
-    case 'int':
+    case 'int': {
+      const value = readInt(bytes, offset, layout.size, layout.signed);
+      const symbol =
+        layout.enumValues &&
+        (layout.enumValues[value.toString()] ??
+          layout.enumValues[BigInt.asIntN(layout.size * 8, value).toString()]);
       return {
         kind: 'int',
-        value: readInt(bytes, offset, layout.size, layout.signed),
+        value,
         bits: intBits(layout.size),
         signed: layout.signed,
+        ...(symbol !== undefined ? { symbol } : {}),
       };
+    }
     case 'bool':
       return { kind: 'bool', value: bytes[offset] !== 0 };
     case 'string':
@@ -127,8 +181,10 @@ export function decodeToValue(ctx: DecodeContext, layout: ValueLayout, bytes: Ui
     }
     case 'strerror':
       return { kind: 'text', text: strerror(readInt(bytes, offset, 8, false)), quoted: true };
+    case 'signal_name':
+      return { kind: 'text', text: signalName(readInt(bytes, offset, 8, true)), quoted: true };
     case 'cgroup_path':
-      return { kind: 'text', text: String(readInt(bytes, offset, 8, false)), quoted: true };
+      return { kind: 'text', text: ctx.symbols.cgroupPath(readInt(bytes, offset, 8, false)), quoted: true };
     case 'mac_address':
       return {
         kind: 'text',
@@ -154,7 +210,20 @@ export function decodeToValue(ctx: DecodeContext, layout: ValueLayout, bytes: Ui
         kind: 'record',
         fields: layout.fields.map((f) => ({
           name: f.name ?? '',
-          value: decodeToValue(ctx, f.layout, bytes, offset + f.offset),
+          value:
+            f.bitWidth !== undefined && f.layout.kind === 'int'
+              ? {
+                  kind: 'int',
+                  value: readBitfield(
+                    bytes,
+                    offset + f.offset,
+                    f.bitOffset ?? 0,
+                    f.bitWidth,
+                    f.layout.signed,
+                  ),
+                  signed: f.layout.signed,
+                }
+              : decodeToValue(ctx, f.layout, bytes, offset + f.offset),
         })),
       };
     case 'none':
@@ -198,8 +267,32 @@ function mergeScalar(layout: MapLayout, raw: Uint8Array, cpus: number): bigint |
   }
 }
 
-/** Reads a map into the shape the formatters print. Entries keep the map's iteration order. */
-export function readMap(ctx: DecodeContext, layout: MapLayout, map: BpfMap): PrintableMap {
+/**
+ * Reads a map into the shape the formatters print. Entries keep the map's iteration order. `zeroIfEmpty`:
+ * a scalar map without its value reads as the zero value (print(@) before any assignment prints `@: 0`, as
+ * bpftrace's always-present scalar maps do).
+ */
+export function readMap(
+  ctx: DecodeContext,
+  layout: MapLayout,
+  map: BpfMap,
+  options: { zeroIfEmpty?: boolean } = {},
+): PrintableMap {
+  const out = readEntries(ctx, layout, map);
+  if (options.zeroIfEmpty && !layout.keyed && out.entries.length === 0) {
+    const zero = new Uint8Array(Math.max(layout.valueSize, 16));
+    let value: MapValue;
+    if (layout.kind === 'avg' || layout.kind === 'stats') value = { kind: 'stats', count: 0n, total: 0n };
+    else if (layout.kind === 'hist' || layout.kind === 'lhist') value = { kind: 'buckets', buckets: [] };
+    else if (layout.kind === 'plain')
+      value = { kind: 'scalar', value: decodeToValue(ctx, layout.value, zero, 0) };
+    else value = { kind: 'scalar', value: { kind: 'int', value: 0n, bits: 64, signed: layout.signed } };
+    out.entries.push({ key: [], value });
+  }
+  return out;
+}
+
+function readEntries(ctx: DecodeContext, layout: MapLayout, map: BpfMap): PrintableMap {
   const cpus = map.cpus;
   const out: PrintableMap = {
     name: layout.name,
@@ -216,7 +309,33 @@ export function readMap(ctx: DecodeContext, layout: MapLayout, map: BpfMap): Pri
       step: Number(layout.lhist.step),
     };
   const userKeySize =
-    layout.kind === 'hist' || layout.kind === 'lhist' ? (layout.bucketOffset ?? 0) : layout.keySize;
+    layout.kind === 'hist' || layout.kind === 'lhist' || layout.kind === 'tseries'
+      ? (layout.bucketOffset ?? 0)
+      : layout.keySize;
+
+  if (layout.kind === 'tseries') {
+    const params = layout.tseries;
+    if (params) out.tseries = { intervalNs: params.intervalNs, numIntervals: params.numIntervals };
+    const groups = new Map<string, { key: Uint8Array; points: { epoch: bigint; value: bigint }[] }>();
+    for (const [key, value] of map.entries()) {
+      const user = key.slice(0, userKeySize);
+      const id = Buffer.from(user).toString('hex');
+      let g = groups.get(id);
+      if (!g) {
+        g = { key: user, points: [] };
+        groups.set(id, g);
+      }
+      const slices = layout.perCpu ? perCpuSlices(value, layout.valueSize, cpus) : [value];
+      g.points.push(reduceTseries(slices, params?.agg ?? 'none', layout.signed));
+    }
+    for (const g of groups.values())
+      out.entries.push({
+        key: decodeKey(ctx, layout, g.key),
+        keyBytes: g.key,
+        value: { kind: 'tseries', points: g.points },
+      });
+    return out;
+  }
 
   if (layout.kind === 'hist' || layout.kind === 'lhist') {
     const groups = new Map<string, { key: Uint8Array; buckets: bigint[] }>();

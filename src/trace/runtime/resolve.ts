@@ -3,12 +3,14 @@
  * (the process's mappings and the ELF symbol tables), user names (/etc/passwd), errno strings, network
  * addresses, boot-clock timestamps. Everything is read lazily and cached for the run.
  */
-import { readFileSync } from 'node:fs';
+import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 
 export class Symbols {
   private kallsyms: { addrs: bigint[]; names: string[] } | undefined;
   private passwd: Map<bigint, string> | undefined;
   private bootNs: bigint | undefined;
+  private cgroupPaths = new Map<bigint, string>();
 
   private loadKallsyms(): { addrs: bigint[]; names: string[] } {
     if (this.kallsyms) return this.kallsyms;
@@ -84,6 +86,28 @@ export class Symbols {
     return this.passwd.get(uid) ?? '';
   }
 
+  /**
+   * cgroup_path(): every cgroup hierarchy where a cgroup with this id exists, as bpftrace prints it
+   * (`unified:/user.slice,cpu:/`): cgroup v2 first, then the v1 hierarchies by name. A cgroup's id is the
+   * inode number of its directory in cgroupfs, so the path is found by walking each mount.
+   */
+  cgroupPath(id: bigint): string {
+    const cached = this.cgroupPaths.get(id);
+    if (cached !== undefined) return cached;
+    const v2: [string, string][] = [];
+    const v1: [string, string][] = [];
+    for (const { type, dir } of cgroupMounts()) {
+      const path = findCgroup(dir, id);
+      if (path === undefined) continue;
+      if (type === 'cgroup2') v2.push(['unified', path]);
+      else v1.push([basename(dir), path]);
+    }
+    v1.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    const text = [...v2, ...v1].map(([name, path]) => `${name}:${path}`).join(',');
+    this.cgroupPaths.set(id, text);
+    return text;
+  }
+
   /** CLOCK_BOOTTIME epoch in ns of the wall clock (wall - boottime now). */
   bootTimeNs(): bigint {
     if (this.bootNs === undefined) {
@@ -97,6 +121,51 @@ export class Symbols {
     }
     return this.bootNs;
   }
+}
+
+/** cgroupfs mounts (v1 and v2) from /proc/mounts, in mount order. */
+function cgroupMounts(): { type: 'cgroup' | 'cgroup2'; dir: string }[] {
+  let mounts = '';
+  try {
+    mounts = readFileSync('/proc/mounts', 'utf8');
+  } catch {
+    return [];
+  }
+  const out: { type: 'cgroup' | 'cgroup2'; dir: string }[] = [];
+  for (const line of mounts.split('\n')) {
+    const f = line.split(' ');
+    if (f[2] === 'cgroup' || f[2] === 'cgroup2') out.push({ type: f[2], dir: f[1].replace(/\\040/g, ' ') });
+  }
+  return out;
+}
+
+/** The path (from the hierarchy's root, `/` for the root) of the cgroup directory whose inode is `ino`. */
+function findCgroup(root: string, ino: bigint): string | undefined {
+  const inode = (p: string): bigint | undefined => {
+    try {
+      return statSync(p, { bigint: true }).ino;
+    } catch {
+      return undefined;
+    }
+  };
+  if (inode(root) === ino) return '/';
+  const stack = [''];
+  while (stack.length > 0) {
+    const rel = stack.pop() as string;
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(root + rel, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const sub = `${rel}/${e.name}`;
+      if (inode(root + sub) === ino) return sub;
+      stack.push(sub);
+    }
+  }
+  return undefined;
 }
 
 const ERRNO: Record<number, string> = {

@@ -16,6 +16,8 @@ import {
   type ActionFormat,
   type AttachSpec,
   type CompiledScript,
+  GLOBALS,
+  GLOBALS_MAP,
   HEADER_SIZE,
   JOIN_ARG_SIZE,
   LOSS_MAP,
@@ -27,6 +29,7 @@ import { Output, type OutputFormat } from '../output/format.js';
 import { formatPrintf, strftime } from '../output/printf.js';
 import type { PrintableMap, Value } from '../output/values.js';
 import { clearMap, type DecodeContext, decodeToValue, readMap, zeroMap } from './decode.js';
+import { gfpFlagNames } from './gfp.js';
 import { Symbols } from './resolve.js';
 
 export interface RunOptions {
@@ -45,6 +48,12 @@ export interface RunOptions {
   unsafe?: boolean;
   /** Print `__BPFTRACE_NOTIFY_PROBES_ATTACHED` once attached (bpftrace's test hook). */
   notifyAttached?: boolean;
+  /** Where that line goes (default `write`): the terminal even when `write` is an -o file. */
+  writeNotice?: (text: string) => void;
+  /** --probe-filter: only probes whose name this matches attach (BEGIN and END always run). */
+  probeFilter?: RegExp;
+  /** --no-warnings: warnf() prints nothing, as bpftrace's disabled WARNING log. */
+  noWarnings?: boolean;
   /** Stops the run as Ctrl-C would. */
   signal?: AbortSignal;
   /** Handle SIGINT/SIGTERM (default true): end the run, print the maps, exit cleanly. */
@@ -184,6 +193,8 @@ async function attachKernel(
         }),
       );
     case 'perf_event': {
+      // interval probes are timers, not samples of a process: -p/-c do not narrow them (as in bpftrace).
+      if (a.cpus === 'one') pid = undefined;
       const { perfEventOpen } = await import('../../kernel/perf.js');
       const { linkCreate, onlineCpus } = await import('../../kernel/link.js');
       const { closeFd } = await import('../../kernel/program.js');
@@ -252,7 +263,14 @@ async function runBeginEnd(prog: Program, kernel: boolean): Promise<void> {
 
 /** Runs a compiled script to its end; returns the exit status. */
 export async function runScript(script: CompiledScript, options: RunOptions): Promise<number> {
-  if (script.probes.length === 0) throw new TsbpfError('trace', 'No probes to attach');
+  const special = (p: ProbeInfo) => p.attach.kind === 'begin' || p.attach.kind === 'end';
+  const filter = options.probeFilter;
+  const probes = filter ? script.probes.filter((p) => special(p) || filter.test(p.name)) : script.probes;
+  if (probes.length === 0 || (filter && probes.every(special) && !script.probes.every(special)))
+    throw new TsbpfError('trace', 'No probes to attach');
+  // With nothing but BEGIN/END there is nothing to wait for: the run ends after BEGIN, as bpftrace's does
+  // (unless a -c command or -p process decides the end).
+  const endAfterBegin = probes.every(special) && !options.command && options.pid === undefined;
   const out = new Output(options.format ?? 'text', options.write);
   const kernel = options.backend.name === 'kernel';
   const symbols = new Symbols();
@@ -291,8 +309,8 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
   }
   options.signal?.addEventListener('abort', stop);
 
-  const begin = script.probes.filter((p) => p.attach.kind === 'begin');
-  const end = script.probes.filter((p) => p.attach.kind === 'end');
+  const begin = probes.filter((p) => p.attach.kind === 'begin');
+  const end = probes.filter((p) => p.attach.kind === 'end');
   const lossMap = collection.maps.has(LOSS_MAP) ? collection.map(LOSS_MAP) : undefined;
   let lostReported = 0n;
 
@@ -300,7 +318,7 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
     const layout = script.maps.find((m) => m.name === name);
     const map = mapsByName.get(name);
     if (!layout || !map) return;
-    out.map(readMap(ctx, layout, map), { top, div });
+    out.map(readMap(ctx, layout, map, { zeroIfEmpty: true }), { top, div });
   };
 
   let exited = false;
@@ -313,14 +331,22 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
     const args = (): Value[] => (fmt ? fmt.args.map((a) => decodeToValue(ctx, a.layout, rec, a.offset)) : []);
     switch (action) {
       case Action.PRINTF:
-        if (fmt) out.message('printf', formatPrintf(fmt.format, args()));
+        if (fmt)
+          out.message('printf', formatPrintf(fmt.format, args(), { gfpFlags: (f) => gfpFlagNames(f) }));
         break;
       case Action.ERRORF:
       case Action.WARNF:
       case Action.DEBUGF:
-        if (fmt) {
+        if (fmt && !(action === Action.WARNF && options.noWarnings)) {
           const kind = action === Action.ERRORF ? 'ERROR' : action === Action.WARNF ? 'WARNING' : 'DEBUG';
-          options.writeErr(`${kind}: ${formatPrintf(fmt.format, args())}\n`);
+          const message = formatPrintf(fmt.format, args());
+          if (fmt.sites?.length) {
+            // As bpftrace reports them: at the call, then at each macro call it was expanded from.
+            for (const [i, s] of fmt.sites.entries())
+              options.writeErr(
+                `${s.where}: ${kind}: ${i === 0 ? message : 'expanded from'}\n${s.context ? `${s.context}\n` : ''}`,
+              );
+          } else options.writeErr(`${kind}: ${message}\n`);
         }
         break;
       case Action.SYSTEM:
@@ -416,20 +442,32 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
 
   try {
     source = await openSource(collection, script.ringbuf, kernel);
-    const probeCount = script.probes.length;
+    const probeCount = probes.length;
     if (!options.quiet) out.attachedProbes(probeCount);
 
     // -c: the command starts stopped, so probes are in place before it runs.
     if (options.command) {
       child = spawn('/bin/sh', ['-c', `kill -STOP $$; exec ${options.command}`], { stdio: 'inherit' });
       child.on('exit', () => stop());
+      // `cpid` reads the child's pid from the globals map; the init program (run below) only sets the
+      // start time beside it.
+      if (child.pid !== undefined && collection.maps.has(GLOBALS_MAP)) {
+        const value = new Uint8Array(GLOBALS.size);
+        new DataView(value.buffer).setBigUint64(GLOBALS.cpid, BigInt(child.pid), true);
+        collection.map(GLOBALS_MAP).update(new Uint8Array(4), value);
+      }
     }
+
+    // BEGIN runs before the other probes are attached, as in bpftrace: a probe that fires at once (i:ms:1)
+    // then sees what BEGIN set up.
+    if (script.init) await runBeginEnd(collection.program(script.init), kernel);
+    for (const p of begin) await runBeginEnd(collection.program(p.program), kernel);
 
     if (kernel) {
       // In script order, except uprobes last to first: the kernel runs the consumers of a uprobe newest first,
       // and the script's first probe must fire first (as with bpftrace).
       const isRet = (p: ProbeInfo) => p.attach.kind === 'uprobe';
-      const order = [...script.probes.filter((p) => !isRet(p)), ...script.probes.filter(isRet).reverse()];
+      const order = [...probes.filter((p) => !isRet(p)), ...probes.filter(isRet).reverse()];
       for (const p of order) {
         if (p.attach.kind === 'begin' || p.attach.kind === 'end') continue;
         attached.push(
@@ -441,11 +479,8 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
         );
       }
     }
-    if (options.notifyAttached) options.write('__BPFTRACE_NOTIFY_PROBES_ATTACHED\n');
+    if (options.notifyAttached) (options.writeNotice ?? options.write)('__BPFTRACE_NOTIFY_PROBES_ATTACHED\n');
     options.onAttached?.();
-
-    if (script.init) await runBeginEnd(collection.program(script.init), kernel);
-    for (const p of begin) await runBeginEnd(collection.program(p.program), kernel);
     if (child?.pid !== undefined) {
       // Wait until the shell has stopped itself, then let it run the command.
       await waitStopped(child.pid);
@@ -467,7 +502,7 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
       const src = source;
       while (!stopping) {
         src.drain((r) => handle(r, false));
-        if (stopping) break;
+        if (stopping || endAfterBegin) break;
         reportLoss();
         await Promise.race([
           src.wait(kernel ? 100 : 50),
