@@ -334,10 +334,12 @@ const CASES: Case[] = [
 
 /**
  * The recorded v0.17 text as bpftrace's runtime test corpus (a newer bpftrace) expects it, which tsbpf
- * follows: a histogram's `@h:` line has no trailing space, stats print as a record.
+ * follows: the attach line is `Attached N probes` (v0.17: `Attaching N probes...`), a histogram's `@h:` line
+ * has no trailing space, stats print as a record.
  */
 function asCorpus(text: string): string {
   return text
+    .replace(/^Attaching (\d+) (probes?)\.\.\.\n/, 'Attached $1 $2\n')
     .replace(/^(@[^\n]*): \n/gm, '$1:\n')
     .replace(/count (-?\d+), average (-?\d+), total (-?\d+)/g, '{ .count = $1, .average = $2, .total = $3 }');
 }
@@ -477,7 +479,7 @@ describe('trace output: -f json', () => {
     ]);
     assert.equal(
       out,
-      `{"type": "attached_probes", "data": {"probes": 1}}
+      `{"type": "attached_probes", "count": 1, "data": {"probes": 1}}
 {"type": "printf", "data": "hello 5\\n"}
 {"type": "map", "data": {"@x": 5}}
 {"type": "value", "data": [1,"x"]}

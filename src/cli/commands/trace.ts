@@ -40,7 +40,7 @@ Runs a bpftrace program, compiled to eBPF by tsbpf itself (no LLVM). Output is b
   -o, --output FILE  write the program's output to FILE
   -f text|json       output format (default text; json prints bpftrace's JSON lines)
   -B line|full|none  output buffering (accepted; output is written as it comes)
-  -q, --quiet        no 'Attaching N probes...'
+  -q, --quiet        no 'Attached N probes'
   -k, --warnings     accepted (runtime warnings for failed helper calls are not reported yet)
   --no-warnings      no warnings (the compiler's and warnf()'s)
   -I DIR             add DIR to the header search path

@@ -530,9 +530,14 @@ export class Output {
     readonly write: (text: string) => void,
   ) {}
 
+  /**
+   * Printed once every probe is attached, in the form of the newer bpftrace the runtime corpus is written for
+   * (`Attached 1 probe`; v0.17 printed `Attaching N probes...` before attaching).
+   */
   attachedProbes(n: number): void {
-    if (this.format === 'json') this.write(`{"type": "attached_probes", "data": {"probes": ${n}}}\n`);
-    else this.write(`Attaching ${n} ${n === 1 ? 'probe' : 'probes'}...\n`);
+    if (this.format === 'json')
+      this.write(`{"type": "attached_probes", "count": ${n}, "data": {"probes": ${n}}}\n`);
+    else this.write(`Attached ${n} ${n === 1 ? 'probe' : 'probes'}\n`);
   }
 
   lostEvents(n: number | bigint): void {

@@ -1,6 +1,6 @@
 /**
- * Running a compiled script the way bpftrace runs one: load the object through a Backend, print
- * `Attaching N probes...`, attach every probe, run BEGIN, consume the ring buffer and perform each record's
+ * Running a compiled script the way bpftrace runs one: load the object through a Backend, run BEGIN, attach
+ * every other probe, print `Attached N probes`, consume the ring buffer and perform each record's
  * action (printf, print, clear, zero, time, join, cat, system, exit), and when the script ends (exit(),
  * Ctrl-C/SIGTERM, the -c command or the -p process ending) detach, run END, print every map and close.
  *
@@ -38,7 +38,7 @@ export interface RunOptions {
   /** stdout and stderr. */
   write: (text: string) => void;
   writeErr: (text: string) => void;
-  /** -q: no `Attaching N probes...`. */
+  /** -q: no `Attached N probes`. */
   quiet?: boolean;
   /** -p PID: uprobes and perf events of this process only; the run ends when it exits. */
   pid?: number;
@@ -58,7 +58,7 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Handle SIGINT/SIGTERM (default true): end the run, print the maps, exit cleanly. */
   handleSignals?: boolean;
-  /** Called once every probe is attached (before BEGIN runs). */
+  /** Called once every probe is attached (BEGIN has run by then; its output is not printed yet). */
   onAttached?: () => void;
 }
 
@@ -442,8 +442,6 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
 
   try {
     source = await openSource(collection, script.ringbuf, kernel);
-    const probeCount = probes.length;
-    if (!options.quiet) out.attachedProbes(probeCount);
 
     // -c: the command starts stopped, so probes are in place before it runs.
     if (options.command) {
@@ -479,6 +477,9 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
         );
       }
     }
+    // As bpftrace's run(): `Attached N probes` (BEGIN and END count as one each), then the test hook's line.
+    // BEGIN's output is still in the ring buffer, so it prints after both.
+    if (!options.quiet) out.attachedProbes(probes.length);
     if (options.notifyAttached) (options.writeNotice ?? options.write)('__BPFTRACE_NOTIFY_PROBES_ATTACHED\n');
     options.onAttached?.();
     if (child?.pid !== undefined) {
