@@ -1,14 +1,15 @@
 /**
  * Startup of `tsbpf trace` next to Debian's bpftrace, on the same one-liners, in the same run.
  *
- * First, on one one-liner: time from the command to `Attaching N probes...` on stdout, to the first event
- * (a sched_switch tracepoint fires within microseconds of attaching, so this is "probes attached"), to exit;
- * and the peak RSS (GNU time's %M). `node -e 0` runs alongside as the floor of any Node program (Node's own
- * start and exit).
+ * First, on one one-liner: time from the command to the attach line on stdout, to the first event (a
+ * sched_switch tracepoint fires within microseconds of attaching, so this is "probes attached"), to exit; and
+ * the peak RSS (GNU time's %M). `node -e 0` runs alongside as the floor of any Node program (Node's own start
+ * and exit). The attach line is bpftrace 0.17's `Attaching N probes...`, printed before it attaches, or
+ * `Attached N probes`, printed after (tsbpf, newer bpftrace): the one mark every version prints (0.17 has no
+ * `__BPFTRACE_NOTIFY_PROBES_ATTACHED` line).
  *
- * Then a table of typical one-liners: the median time to `Attaching N probes...` of each tool and the ratios.
- * A one-liner that does not end by itself gets SIGINT once `Attaching` is printed (bpftrace 0.17 prints no
- * `__BPFTRACE_NOTIFY_PROBES_ATTACHED` line, so that is the one mark both tools print).
+ * Then a table of typical one-liners: the median time to the attach line of each tool, and the ratios. A
+ * one-liner that does not end by itself gets SIGINT once that line is printed.
  *
  *   node dist/bench/trace-startup.js [RUNS] [--no-list] [-e PROGRAM]...
  *
@@ -34,6 +35,9 @@ const ONE_LINERS = [
   'tracepoint:sched:sched_process_exec { printf("%d %d\\n", pid, curtask->real_parent->pid); }',
   'tracepoint:syscalls:sys_exit_read /args->ret > 0/ { @bytes = hist(args->ret); }',
 ];
+
+/** `Attaching N probes...` (bpftrace 0.17, before attaching) or `Attached N probes` (after). */
+const ATTACH_LINE = /Attaching \d+ probes?\.\.\.|Attached \d+ probes?/;
 
 /** A run that has not ended this long after it started is killed (and counts as missing). */
 const RUN_TIMEOUT_MS = 20_000;
@@ -62,7 +66,7 @@ interface Sample {
 const hasTime = existsSync('/usr/bin/time');
 
 /**
- * One run. `interrupt`: SIGINT once `Attaching` is printed (the program would not end by itself); such runs
+ * One run. `interrupt`: SIGINT once the attach line is printed (the program would not end by itself); such runs
  * are not wrapped in GNU time, which would keep the signal from the tracer.
  */
 function once(argv: string[], interrupt = false): Promise<Sample> {
@@ -81,7 +85,7 @@ function once(argv: string[], interrupt = false): Promise<Sample> {
     p.stdout.on('data', (d: string) => {
       // Only the start matters; an interrupted tracer may print a lot before it stops.
       if (out.length < 4096) out += d;
-      if (Number.isNaN(attachMs) && /Attaching \d+ probes?\.\.\./.test(out)) {
+      if (Number.isNaN(attachMs) && ATTACH_LINE.test(out)) {
         attachMs = ms();
         if (interrupt) p.kill('SIGINT');
       }
@@ -197,7 +201,7 @@ async function mainTable(tracerList: Tool[], runs: number): Promise<void> {
   const w = [nameWidth, 18, 18, 18, 20];
   const line = (cols: string[]) =>
     console.log(cols.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' '));
-  line(['tool', 'Attaching (ms)', 'first event (ms)', 'exit (ms)', 'peak RSS (MB)']);
+  line(['tool', 'attach line (ms)', 'first event (ms)', 'exit (ms)', 'peak RSS (MB)']);
   for (const r of rows) line([r.name, cell(r.attach), cell(r.first), cell(r.exit), cell(r.rss, 1)]);
   console.log('');
   const range = (x: Stat) => (Number.isNaN(x.med) ? '-' : `${f(x.min)}-${f(x.max)}`);
@@ -226,7 +230,7 @@ async function mainTable(tracerList: Tool[], runs: number): Promise<void> {
   }
 }
 
-/** Median time to `Attaching` of each tool on each one-liner, and each tsbpf's ratio to bpftrace. */
+/** Median time to the attach line of each tool on each one-liner, and each tsbpf's ratio to bpftrace. */
 async function oneLinerTable(tools: Tool[], progs: string[], runs: number): Promise<void> {
   const medians: number[][] = [];
   for (const prog of progs) {
@@ -245,7 +249,7 @@ async function oneLinerTable(tools: Tool[], progs: string[], runs: number): Prom
       if (t.name !== 'bpftrace') cols.push(`${t.name.replace('tsbpf trace', 'tsbpf')}/bpftrace`);
   const w = cols.map((c) => Math.max(c.length, 8));
   console.log(
-    `\nTime to 'Attaching N probes...' (ms), median of ${runs} runs; a one-liner that does not end gets SIGINT then\n`,
+    `\nTime to the attach line (ms), median of ${runs} runs; a one-liner that does not end gets SIGINT then\n`,
   );
   console.log(`${cols.map((c, i) => c.padStart(w[i])).join('  ')}  one-liner`);
   for (const [p, prog] of progs.entries()) {

@@ -173,8 +173,23 @@ export class Btf {
 
   /** The offsets at which the string section holds `name` (NUL-terminated), the base's included. */
   private nameOffsets(name: string): number[] {
-    const found = occurrences(this.strings, utf8Encoder.encode(`${name}\0`)).map((p) => p + this.startStrOff);
-    return this.base ? [...this.base.nameOffsets(name), ...found] : found;
+    return this.prefixOffsets(`${name}\0`);
+  }
+
+  /** Ids of this lazy Btf's own types whose name is at one of these offsets, in id order. */
+  private ownIdsNamedAt(offs: readonly number[]): number[] {
+    const nameOffs = (this.source as LazyTypeSource).nameOffs;
+    const ids: number[] = [];
+    if (offs.length <= 16) {
+      // TypedArray indexOf is native: far faster than a loop the first time round, before V8 optimizes it.
+      for (const off of offs)
+        for (let i = nameOffs.indexOf(off); i >= 0; i = nameOffs.indexOf(off, i + 1))
+          ids.push(this.startId + i);
+      return ids.sort((a, b) => a - b);
+    }
+    const at = new Set(offs);
+    for (let i = 0; i < nameOffs.length; i++) if (at.has(nameOffs[i])) ids.push(this.startId + i);
+    return ids;
   }
 
   /** The string at `off` in the string section (for split BTF, offsets below startStrOff are the base's). */
@@ -216,16 +231,32 @@ export class Btf {
     if (ids === undefined) {
       ids = name === '' || !this.base ? [] : this.base.findAllByName(name);
       const offs = name === '' ? [] : this.nameOffsets(name);
-      // TypedArray indexOf is native: far faster than a loop the first time round, before V8 optimizes it.
-      const nameOffs = (this.source as LazyTypeSource).nameOffs;
-      const own: number[] = [];
-      for (const off of offs)
-        for (let i = nameOffs.indexOf(off); i >= 0; i = nameOffs.indexOf(off, i + 1))
-          own.push(this.startId + i);
-      ids.push(...own.sort((a, b) => a - b));
+      if (offs.length > 0) ids.push(...this.ownIdsNamedAt(offs));
       this.byName.set(name, ids);
     }
     return kind === undefined ? ids.slice() : ids.filter((id) => this.kindOf(id) === kind);
+  }
+
+  /** All ids of types whose name starts with `prefix` (not empty), in id order. */
+  findAllByNamePrefix(prefix: string): number[] {
+    if (prefix === '') throw btfError('findAllByNamePrefix needs a prefix');
+    const source = this.source;
+    if (!source) {
+      const ids: number[] = [];
+      for (let id = 1; id < this.types.length; id++) if (this.types[id].name.startsWith(prefix)) ids.push(id);
+      return ids;
+    }
+    const ids = this.base ? this.base.findAllByNamePrefix(prefix) : [];
+    // A name starts with the prefix exactly when its offset is one where the prefix's bytes are.
+    const offs = this.prefixOffsets(prefix);
+    if (offs.length > 0) ids.push(...this.ownIdsNamedAt(offs));
+    return ids;
+  }
+
+  /** The offsets in the string section (the base's included) where `prefix`'s bytes are. */
+  private prefixOffsets(prefix: string): number[] {
+    const found = occurrences(this.strings, utf8Encoder.encode(prefix)).map((p) => p + this.startStrOff);
+    return this.base ? [...this.base.prefixOffsets(prefix), ...found] : found;
   }
 
   /** The first type with this name (and kind), or undefined. */

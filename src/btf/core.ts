@@ -192,14 +192,22 @@ function vlen(t: BtfType): number {
 function skip(btf: Btf, id: number): { id: number; t: BtfType } {
   try {
     const r = btf.resolve(id);
-    return { id: r, t: btf.types[r] };
+    return { id: r, t: btf.type(r) };
   } catch {
     return fail(EINVAL, `bad type id ${id}`);
   }
 }
 
+/**
+ * The type with this id, or undefined. Through type(), not `types[id]`: the target is often the running kernel's
+ * BTF, read lazily, and reading `types` would decode all of it.
+ */
+function typeAt(btf: Btf, id: number): BtfType | undefined {
+  return Number.isInteger(id) && id >= 0 && id < btf.typeCount ? btf.type(id) : undefined;
+}
+
 function typeById(btf: Btf, id: number): BtfType {
-  const t = btf.types[id];
+  const t = typeAt(btf, id);
   if (t === undefined) fail(EINVAL, `type id ${id} out of range`);
   return t as BtfType;
 }
@@ -502,7 +510,7 @@ export interface CoreSpec {
 
 function isFlexArr(btf: Btf, acc: Accessor | undefined, nelems: number): boolean {
   if (acc === undefined || acc.name === undefined || nelems > 0) return false;
-  const t = btf.types[acc.typeId];
+  const t = typeAt(btf, acc.typeId);
   return t !== undefined && acc.idx === vlen(t) - 1;
 }
 
@@ -677,7 +685,7 @@ function specMatch(local: CoreSpec, targBtf: Btf, targIdIn: number): { found: nu
 
 /** bpf_core_format_spec: `<byte_off> [15] struct task_struct.pid (0:0 @ offset 0)`. */
 export function formatCoreSpec(spec: CoreSpec): string {
-  const root = spec.btf.types[spec.rootTypeId];
+  const root = typeAt(spec.btf, spec.rootTypeId);
   let out = `<${coreReloKindStr(spec.kind)}> [${spec.rootTypeId}] ${root ? btfKindStr(root) : '?'} ${root?.name || '<anon>'}`;
   if (isTypeBased(spec.kind)) return out;
   if (isEnumvalBased(spec.kind)) {
@@ -934,8 +942,10 @@ export function findCoreCandidates(localBtf: Btf, localTypeId: number, targetBtf
   const ll = essentialNameLength(localName);
   const ess = localName.slice(0, ll);
   const out: number[] = [];
-  for (let id = 1; id < targetBtf.types.length; id++) {
-    const t = targetBtf.types[id];
+  // By name (the essential name, or it with a ___flavor): a lazy target decodes only these.
+  const named = [...targetBtf.findAllByName(ess), ...targetBtf.findAllByNamePrefix(`${ess}___`)];
+  for (const id of named.sort((a, b) => a - b)) {
+    const t = targetBtf.type(id);
     if (!kindCoreCompat(t, lt)) continue;
     const n = t.name;
     if (n === '' || !n.startsWith(ess)) continue;
@@ -1132,7 +1142,7 @@ export interface CoreRelocateResult {
 }
 
 function typeLabel(btf: Btf, id: number): string {
-  const t = btf.types[id];
+  const t = typeAt(btf, id);
   return t ? `${btfKindStr(t)} ${t.name}` : `[${id}]`;
 }
 
@@ -1172,7 +1182,7 @@ export function applyCoreRelocations(
     const progName = prog?.name ?? '';
     const insnIdx = prog ? slot - prog.slot : slot;
     const at = bySlot.get(slot);
-    const localT = localBtf.types[rec.typeId];
+    const localT = typeAt(localBtf, rec.typeId);
     const report: CoreRelocationReport = {
       index: reloIdx,
       slot,

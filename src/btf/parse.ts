@@ -22,7 +22,7 @@ export interface ParseBtfOptions {
   /** Base BTF when `bytes` is split BTF (e.g. a module's BTF on top of vmlinux). */
   base?: Btf;
   /**
-   * Decode each type on first use instead of all of them now (and keep `bytes`, not a copy of its strings).
+   * Decode each type on first use instead of all of them now (from `bytes`, which must not change).
    * Record headers are still read (a truncated or unknown record is refused here), and each decoded type's
    * references are checked, but the graph-wide checks (no loops) wait until `types` is first read: for BTF
    * that is already trusted, like the running kernel's, which the kernel checked when it booted. Name
@@ -292,9 +292,8 @@ export function parseBtf(bytes: Uint8Array, options: ParseBtfOptions = {}): Btf 
   const base = options.base;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const strStart = header.hdrLen + header.strOff;
-  const strings = options.lazy
-    ? bytes.subarray(strStart, strStart + header.strLen)
-    : bytes.slice(strStart, strStart + header.strLen);
+  // A copy, lazy or not: `strings` is public, and `bytes` may be a read-only mapping (vmlinux.ts).
+  const strings = bytes.slice(strStart, strStart + header.strLen);
   if (!base && (strings.length === 0 || strings[0] !== 0))
     fail('BTF string section must start with a NUL byte');
   if (strings.length > 0 && strings[strings.length - 1] !== 0)

@@ -17,13 +17,26 @@ export const VMLINUX_BTF_PATH = '/sys/kernel/btf/vmlinux';
 
 let vmlinux: Btf | null | undefined;
 
-/** The running kernel's BTF, read once; undefined when the kernel has none. */
-export function vmlinuxBtf(): Btf | undefined {
+/**
+ * The running kernel's BTF, read once; undefined when the kernel has none. `map`, from a layer that makes
+ * system calls (kernel/perf.ts mapFile), maps the file instead of reading it; the first call decides, and a
+ * failure to map falls back to reading.
+ */
+export function vmlinuxBtf(map?: (path: string) => Uint8Array): Btf | undefined {
   if (vmlinux === undefined) {
     try {
-      const file = readFileSync(VMLINUX_BTF_PATH);
-      // A view, not a copy: a lazy Btf keeps decoding from these bytes.
-      vmlinux = parseBtf(new Uint8Array(file.buffer, file.byteOffset, file.byteLength), { lazy: true });
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = map?.(VMLINUX_BTF_PATH);
+      } catch {
+        // read it instead
+      }
+      if (!bytes) {
+        const file = readFileSync(VMLINUX_BTF_PATH);
+        // A view, not a copy: a lazy Btf keeps decoding from these bytes.
+        bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+      }
+      vmlinux = parseBtf(bytes, { lazy: true });
     } catch {
       vmlinux = null;
     }

@@ -10,7 +10,7 @@ function exitOnEpipe(e: NodeJS.ErrnoException): void {
 
 /**
  * Writes to fd 1 or 2. process.stdout is made on first use, and for a pipe that loads net and the stream
- * machinery (~2.5 ms of `tsbpf trace`'s start-up, before it can print `Attaching`); so bytes go to the fd with
+ * machinery (~2.5 ms of `tsbpf trace`'s start-up, before it can attach anything); so bytes go to the fd with
  * writeSync, as Node writes to files and pipes on Linux anyway. Once a write cannot be made that way (EAGAIN:
  * a non-blocking fd shared with another process), the rest and everything after goes through the stream,
  * so the order holds.

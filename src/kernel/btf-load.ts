@@ -18,6 +18,7 @@ import { vmlinuxBtf } from '../btf/vmlinux.js';
 import { ENOSPC, EPERM } from '../errno.js';
 import { TsbpfError } from '../errors.js';
 import type { ObjectSpec } from '../object/spec.js';
+import { mapFile } from './perf.js';
 import { addressOf, BPF_CMD, bpfRaw, explainErrno, kernelBuffer, toKernelBuffer } from './syscall.js';
 
 const BTF_ATTR = {
@@ -141,5 +142,5 @@ export function loadObjectBtf(spec: ObjectSpec): { fd: number; btf: Btf } | unde
  * one btf/vmlinux.ts keeps, so the VM backend, the kernel backend and the bpftrace front end share it.
  */
 export function kernelBtf(): Btf | undefined {
-  return vmlinuxBtf();
+  return vmlinuxBtf(mapFile);
 }

@@ -26,7 +26,7 @@ import type {
   TestRunResult,
 } from '../backend.js';
 import type { Btf } from '../btf/btf.js';
-import { vmlinuxBtf as kernelBtf } from '../btf/vmlinux.js';
+import { vmlinuxBtf } from '../btf/vmlinux.js';
 import { TsbpfError } from '../errors.js';
 import type { Insn } from '../isa/insn.js';
 import { BPF_PSEUDO_BTF_ID, OPCODE_LD_IMM64 } from '../isa/opcodes.js';
@@ -34,6 +34,7 @@ import type { ExternSpec, MapSpec, ObjectSpec, ProgramSpec } from '../object/spe
 import { objPin } from './info.js';
 import { type AttachOptions, attachProgram, type Link, registerCleanup, unregisterCleanup } from './link.js';
 import { KernelMap, possibleCpus } from './map.js';
+import { mapFile } from './perf.js';
 import { closeFd, loadProgram, type ProgramInfo, programInfo, testRun } from './program.js';
 
 /**
@@ -56,6 +57,9 @@ const lazyModules = {
   btfLoad: (): typeof import('./btf-load.js') => upfront?.btfLoad ?? requireModule('./btf-load.js'),
   zlib: (): typeof import('node:zlib') => requireModule('node:zlib'),
 };
+
+/** The running kernel's BTF (btf-load.ts's kernelBtf, without importing that module). */
+const kernelBtf = () => vmlinuxBtf(mapFile);
 
 export interface KernelCollectionOptions extends CollectionOptions {
   /** Directory of `pinning: by_name` maps (libbpf's pin_root_path). Default /sys/fs/bpf. */

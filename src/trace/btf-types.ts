@@ -5,6 +5,7 @@
  * file makes the matching lookups answer `undefined` (the front end then treats the type as unknown).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Btf } from '../btf/btf.js';
 import { parseBtf } from '../btf/parse.js';
 import { VMLINUX_BTF_PATH, vmlinuxBtf } from '../btf/vmlinux.js';
@@ -34,6 +35,17 @@ type StructType = TraceType & { kind: 'struct' };
 
 const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
+const requireModule = createRequire(import.meta.url);
+
+/**
+ * kernel/perf.ts's mapFile, for vmlinux BTF: mapping it beats reading it 4 KiB per system call (~8 ms). It
+ * loads koffi, so it is required (not imported) the first time a script needs kernel types; where require()
+ * cannot load ES modules, the file is read.
+ */
+const mapFile = process.features.require_module
+  ? (path: string) => (requireModule('../kernel/perf.js') as typeof import('../kernel/perf.js')).mapFile(path)
+  : undefined;
+
 /** The TypeProvider of the running kernel. */
 export class KernelTypes implements TypeProvider {
   private btfCache: Btf | null | undefined;
@@ -55,7 +67,7 @@ export class KernelTypes implements TypeProvider {
   get btf(): Btf | undefined {
     if (this.btfCache === undefined) {
       const path = this.options.btfPath;
-      if (path === undefined || path === VMLINUX_BTF_PATH) this.btfCache = vmlinuxBtf() ?? null;
+      if (path === undefined || path === VMLINUX_BTF_PATH) this.btfCache = vmlinuxBtf(mapFile) ?? null;
       else {
         try {
           this.btfCache = parseBtf(new Uint8Array(readFileSync(path)));
@@ -110,8 +122,11 @@ export class KernelTypes implements TypeProvider {
   }
 
   enumVariants(enumName: string): { name: string; value: bigint }[] | undefined {
-    for (const t of this.btf?.types ?? []) {
-      if ((t.kind === 'ENUM' || t.kind === 'ENUM64') && t.name === enumName && t.values.length > 0)
+    const btf = this.btf;
+    // By name, not over btf.types: reading those decodes every type of the lazy vmlinux BTF (~200 ms).
+    for (const id of btf?.findAllByName(enumName) ?? []) {
+      const t = (btf as Btf).type(id);
+      if ((t.kind === 'ENUM' || t.kind === 'ENUM64') && t.values.length > 0)
         return t.values.map((v) => ({ name: v.name, value: BigInt(v.value) }));
     }
     return undefined;
@@ -131,7 +146,7 @@ export class KernelTypes implements TypeProvider {
    */
   rawTracepointArgs(event: string): StructType | undefined {
     const btf = this.btf;
-    const fn = btf?.types.find((t) => t.kind === 'FUNC' && t.name === `__bpf_trace_${event}`);
+    const fn = btf?.findByName(`__bpf_trace_${event}`, 'FUNC');
     if (!btf || !fn || fn.kind !== 'FUNC') return undefined;
     const proto = btf.type(fn.type);
     if (proto.kind !== 'FUNC_PROTO') return undefined;

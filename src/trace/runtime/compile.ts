@@ -40,11 +40,8 @@ export async function compileScript(
   text: string,
   o: CompileOptions,
 ): Promise<{ analysis: Analysis; script: CompiledScript }> {
-  // Started first so that reading its files overlaps the front end (a compile error just leaves it unused).
-  const codegen = import('../codegen/compile.js');
-  codegen.catch(() => undefined);
   const analysis = await frontEnd(text, o);
-  const { compileScript: generate } = await codegen;
+  const { compileScript: generate } = await import('../codegen/compile.js');
   const script = generate(analysis, {
     types: kernelTypes(),
     positionalArgs: o.positionalArgs,
