@@ -595,3 +595,116 @@ describe('tsbpf trace on the kernel', { skip: kernelSkip }, () => {
     }
   });
 });
+
+describe('tsbpf trace: missing probes, uprobe bounds, cat (corpus texts)', { skip: kernelSkip }, () => {
+  it('a tracepoint that does not exist: "No matches for tracepoint" at the attach point', async () => {
+    const r = await tsbpf('trace', ['-e', 't:syscalls:nonsense { print("hit"); exit(); }']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^stdin:1:1-20: ERROR: No matches for tracepoint syscalls:nonsense\.$/m);
+    const m = await tsbpf('trace', [
+      '-e',
+      't:syscalls:sys_exit_nanosleep,t:syscalls:nonsense { print("hit"); exit(); }',
+    ]);
+    assert.equal(m.code, 1);
+    assert.match(m.stderr, /^stdin:1:31-50: ERROR: No matches for tracepoint syscalls:nonsense\.$/m);
+  });
+
+  it('missing_probes=warn: a missing attach point is skipped with a warning, the rest attach', async () => {
+    const r = await tsbpf('trace', [
+      '-e',
+      'config = { missing_probes=warn } tracepoint:syscalls:sys_enter_read,tracepoint:nonsense:nonsense { $cnt = args.count; exit(); }',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, / WARNING: No matches for tracepoint nonsense:nonsense\. Skipping\./);
+    assert.match(r.stdout, /^Attached 1 probe$/m);
+    const w = await tsbpf('trace', [
+      '-e',
+      'config = { missing_probes=warn } t:syscalls:nonsense { exit(); } i:ms:1 { exit(); }',
+    ]);
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(
+      w.stderr,
+      / WARNING: Probe has no valid attach points\. It is being removed which may cause issues with program behavior\./,
+    );
+    const i = await tsbpf('trace', [
+      '-e',
+      'config = { missing_probes=ignore } t:syscalls:nonsense { exit(); } i:ms:1 { exit(); }',
+    ]);
+    assert.equal(i.code, 0, i.stderr);
+    assert.doesNotMatch(i.stderr, /nonsense/);
+  });
+
+  it('raw tracepoints: an unknown event, an unknown module', async () => {
+    const r = await tsbpf('trace', ['-e', 'rawtracepoint:nonsense { print("hit"); exit(); }']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /ERROR: Probe has no valid attach points\./);
+    const m = await tsbpf('trace', [
+      '-e',
+      'rawtracepoint:nonsense:sys_exit { printf("SUCCESS %d\\n", gid); exit(); }',
+    ]);
+    assert.equal(m.code, 1);
+    assert.match(m.stderr, / ERROR: No matches for rawtracepoint nonsense:sys_exit\./);
+    const ok = await tsbpf('trace', [
+      '-e',
+      'rawtracepoint:vmlinux:sys_exit { printf("SUCCESS %d\\n", gid); exit(); }',
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /SUCCESS \d+/);
+    const w = await tsbpf('trace', ['-e', 'rawtracepoint:sys_* { printf("SUCCESS %d\\n", gid); exit(); }']);
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(w.stdout, /^Attached 2 probes\nSUCCESS \d+/);
+  });
+
+  it('uprobes: an offset past the function, an address in no function', async () => {
+    const r = await tsbpf('trace', [
+      '-e',
+      'uprobe:/bin/bash:echo_builtin+1000000 { printf("arg0: %d\\n", arg0); exit();}',
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Offset outside the function bounds \('echo_builtin' size is \d+\)/);
+    const a = await tsbpf('trace', ['-e', 'uprobe:/bin/bash:10 { printf("arg0: %d\\n", arg0); exit();}']);
+    assert.equal(a.code, 1);
+    assert.match(a.stderr, /Could not resolve address: \/bin\/bash:0xa$/m);
+  });
+
+  it('a struct redefining a kernel one must define the structs it embeds', async () => {
+    const r = await tsbpf('trace', [
+      '-e',
+      'struct task_struct { struct thread_info x; } begin { printf("%d\\n", curtask.x.status); }',
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error:.*'struct thread_info'/);
+    const ok = await tsbpf('trace', [
+      '-e',
+      'struct thread_info { int status; } struct task_struct { struct thread_info x; } begin { exit(); }',
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+  });
+
+  it('the probe builtin shows a software event as written', async () => {
+    const r = await tsbpf('trace', ['-e', 'software:cpu:100000 { print(probe); exit();}']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^software:cpu:100000$/m);
+  });
+
+  it('cat(): a missing file, and BPFTRACE_MAX_CAT_BYTES', async () => {
+    const r = await tsbpf('trace', ['-e', 'i:ms:1 { cat("/does/not/exist/file"); exit(); }']);
+    assert.match(
+      r.stderr,
+      /^ERROR: failed to open file '\/does\/not\/exist\/file' \(No such file or directory\)$/m,
+    );
+    process.env.BPFTRACE_MAX_CAT_BYTES = '1';
+    try {
+      const c = await tsbpf('trace', ['-e', 'i:ms:1 { cat("/proc/loadavg"); exit(); }']);
+      assert.equal(c.code, 0, c.stderr);
+      assert.match(c.stdout, /^Attached 1 probe\n[0-9]\n/);
+    } finally {
+      delete process.env.BPFTRACE_MAX_CAT_BYTES;
+    }
+    const s = await tsbpf('trace', [
+      '-e',
+      'config = { max_cat_bytes=2 } i:ms:1 { cat("/proc/loadavg"); exit(); }',
+    ]);
+    assert.match(s.stdout, /^Attached 1 probe\n[0-9]\.\n/);
+  });
+});

@@ -480,7 +480,10 @@ class Analyser {
     const p = this.program;
     for (const c of p.cDefinitions) {
       if (c.kind === 'CStruct') {
-        if (c.def.name !== undefined) this.structs.set(`${c.def.tag} ${c.def.name}`, this.cStruct(c.def));
+        if (c.def.name !== undefined) {
+          this.checkRedefinition(c.def, c.loc);
+          this.structs.set(`${c.def.tag} ${c.def.name}`, this.cStruct(c.def));
+        }
       } else if (c.kind === 'CEnum') {
         // Anonymous enums get a private name: their values still print symbolically, like bpftrace's.
         const enumName = c.name ?? `(anonymous ${this.anonEnums++})`;
@@ -515,6 +518,25 @@ class Analyser {
         maxEntries: d.maxEntries,
         loc: d.loc,
       });
+    }
+  }
+
+  /**
+   * A script's struct that redefines a kernel (BTF) one replaces it, and the kernel's definitions of the types
+   * it embeds are not brought in with it (as in bpftrace, where clang then fails): a struct or union field
+   * held by value must be defined by the script too.
+   */
+  private checkRedefinition(def: CStructDef, loc: Loc): void {
+    if (def.name === undefined || !this.types.struct?.(def.tag, def.name)) return;
+    for (const f of def.fields) {
+      let t = f.type;
+      while (t.kind === 'array') t = t.of;
+      if (t.kind !== 'tagged' || t.tag === 'enum' || t.body || t.name === undefined) continue;
+      if (this.structs.has(`${t.tag} ${t.name}`)) continue;
+      this.diag.error(
+        `C definition error: field '${f.name}' has incomplete type '${t.tag} ${t.name}' (${def.tag} ${def.name} redefines the kernel's, whose member types are then not known: define ${t.tag} ${t.name} as well)`,
+        loc,
+      );
     }
   }
 

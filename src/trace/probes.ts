@@ -124,6 +124,8 @@ export interface ProbeSpec {
   offset?: bigint;
   /** Absolute address (uprobe:bin:ADDR, watchpoint:ADDR). */
   address?: bigint;
+  /** software/hardware event as written (`cpu` for target `cpu-clock`): what the `probe` builtin shows. */
+  event?: string;
   /** interval/profile unit and count; software/hardware sample count. */
   unit?: TimeUnit;
   count?: bigint;
@@ -344,6 +346,7 @@ export function parseProbeSpec(raw: string): ProbeSpec | ProbeSpecError {
       const event = table[args[0]];
       if (event === undefined && !positional) return { message: `Invalid ${provider} event: ${args[0]}` };
       spec.target = event ?? args[0];
+      spec.event = args[0];
       if (args.length === 2 && args[1] !== '') {
         const n = parseUint(args[1]);
         if (n === undefined && !positional)
@@ -426,7 +429,7 @@ export function probeName(spec: ProbeSpec): string {
         : `${p}:${spec.unit}:${spec.count ?? ''}`;
     case 'software':
     case 'hardware':
-      return `${p}:${spec.target}:${spec.count ?? ''}`;
+      return `${p}:${spec.event ?? spec.target}:${spec.count ?? ''}`;
     case 'tracepoint':
       return `${p}:${spec.target}:${spec.func}`;
     case 'uprobe':

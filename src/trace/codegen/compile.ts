@@ -615,12 +615,38 @@ class ScriptCompiler {
   }
 
   /** Attach specs of a probe, wildcards expanded by the resolver. */
+  /**
+   * Attach specs of a probe, wildcards expanded by the resolver. As bpftrace's probe expansion, an attach
+   * point without wildcards that names no tracepoint or raw tracepoint is missing: with the `missing_probes`
+   * config `error` (the default) an error, `warn` a warning, `ignore` nothing; the others still attach. A
+   * probe left with no attach point is an error (`warn`: a warning, the probe removed).
+   */
   expandSpecs(probe: Probe): ProbeSpec[] {
     const out: ProbeSpec[] = [];
+    const missing = String(this.analysis.config.get('missing_probes') ?? 'error');
+    const diags = this.analysis.diagnostics;
     for (const ap of probe.attachPoints) {
       const s = ap.spec;
       if (s.wildcard && this.options.expand) out.push(...this.options.expand(s));
-      else out.push(s);
+      else if ((s.provider === 'tracepoint' || s.provider === 'rawtracepoint') && this.options.expand) {
+        const found = this.options.expand(s);
+        out.push(...found);
+        // A raw tracepoint without a module matches any module (bpftrace expands it as a wildcard).
+        if (found.length > 0 || (s.provider === 'rawtracepoint' && s.module === undefined)) continue;
+        const target = s.provider === 'tracepoint' ? s.target : s.module;
+        const msg = `No matches for ${s.provider} ${target !== undefined ? `${target}:` : ''}${s.func ?? ''}`;
+        if (missing === 'warn') diags.warning(`${msg}. Skipping.`, ap.loc);
+        else if (missing !== 'ignore') throw this.fail(`${msg}.`, ap.loc);
+      } else out.push(s);
+    }
+    if (out.length === 0 && probe.attachPoints.length > 0) {
+      const loc = probe.attachPoints[0]?.loc ?? probe.loc;
+      if (missing === 'warn')
+        diags.warning(
+          'Probe has no valid attach points. It is being removed which may cause issues with program behavior.',
+          loc,
+        );
+      else if (missing !== 'ignore') throw this.fail('Probe has no valid attach points.', loc);
     }
     return out;
   }

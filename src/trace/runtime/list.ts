@@ -51,6 +51,18 @@ export function tracepoints(): string[] {
 
 /** Function symbols of an ELF binary (.symtab, then .dynsym), without version suffixes, sorted, unique. */
 export function elfFunctions(path: string): string[] {
+  return [...new Set(elfFunctionSymbols(path).map((f) => f.name))].sort();
+}
+
+/** A function symbol of an ELF binary: its name (no version suffix), address and size. */
+export interface ElfFunction {
+  name: string;
+  addr: bigint;
+  size: bigint;
+}
+
+/** The defined function symbols of a 64-bit ELF binary (.symtab, then .dynsym); empty when not one. */
+export function elfFunctionSymbols(path: string): ElfFunction[] {
   const bytes = new Uint8Array(readFileSync(path));
   if (bytes.length < 64 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[4] !== 2) return [];
   const le = bytes[5] === 1;
@@ -67,26 +79,28 @@ export function elfFunctions(path: string): string[] {
       link: dv.getUint32(o + 40, le),
     };
   });
-  const names = new Set<string>();
+  const out: ElfFunction[] = [];
   const dec = new TextDecoder();
-  for (const s of secs) {
-    if (s.type !== 2 && s.type !== 11) continue;
-    const str = secs[s.link];
-    if (!str) continue;
-    for (let off = s.offset + 24; off + 24 <= s.offset + s.size; off += 24) {
-      const type = bytes[off + 4] & 0xf;
-      const shndx = dv.getUint16(off + 6, le);
-      if (type !== 2 || shndx === 0) continue;
-      const nameOff = str.offset + dv.getUint32(off, le);
-      let end = nameOff;
-      while (end < bytes.length && bytes[end] !== 0) end++;
-      let name = dec.decode(bytes.subarray(nameOff, end));
-      const at = name.indexOf('@');
-      if (at >= 0) name = name.slice(0, at);
-      if (name) names.add(name);
+  for (const want of [2, 11]) {
+    for (const s of secs) {
+      if (s.type !== want) continue;
+      const str = secs[s.link];
+      if (!str) continue;
+      for (let off = s.offset + 24; off + 24 <= s.offset + s.size; off += 24) {
+        const type = bytes[off + 4] & 0xf;
+        const shndx = dv.getUint16(off + 6, le);
+        if (type !== 2 || shndx === 0) continue;
+        const nameOff = str.offset + dv.getUint32(off, le);
+        let end = nameOff;
+        while (end < bytes.length && bytes[end] !== 0) end++;
+        let name = dec.decode(bytes.subarray(nameOff, end));
+        const at = name.indexOf('@');
+        if (at >= 0) name = name.slice(0, at);
+        if (name) out.push({ name, addr: dv.getBigUint64(off + 8, le), size: dv.getBigUint64(off + 16, le) });
+      }
     }
   }
-  return [...names].sort();
+  return out;
 }
 
 /** The kernel's BTF objects: vmlinux, then each loaded module's (split on vmlinux), by name. */
@@ -355,8 +369,56 @@ function listOne(pattern: string | undefined, verbose: boolean): string[] {
   return out;
 }
 
-/** Expands a wildcard probe spec into concrete ones (tracepoints from tracefs, uprobes from ELF symbols). */
+/**
+ * Whether raw tracepoint EVENT exists: a `btf_trace_EVENT` typedef in MODULE's BTF (`vmlinux` or a loaded
+ * module), or in any of them when no module is given. True when the kernel has no BTF (the attach decides).
+ */
+export function rawTracepointExists(module: string | undefined, event: string): boolean {
+  const name = `btf_trace_${event}`;
+  const base = vmlinuxBtf();
+  if (!base) return true;
+  if (module === undefined || module === 'vmlinux') {
+    if (base.findByName(name, 'TYPEDEF')) return true;
+    if (module === 'vmlinux') return false;
+  }
+  let modules: string[] = [];
+  try {
+    modules = readdirSync('/sys/kernel/btf').filter(
+      (m) => m !== 'vmlinux' && (module === undefined || m === module),
+    );
+  } catch {
+    modules = [];
+  }
+  for (const m of modules) {
+    try {
+      const btf = parseBtf(new Uint8Array(readFileSync(`/sys/kernel/btf/${m}`)), { base });
+      if (btf.findByName(name, 'TYPEDEF')) return true;
+    } catch {
+      // unreadable module BTF: not found there
+    }
+  }
+  return false;
+}
+
+/**
+ * Expands a probe spec into concrete ones (tracepoints from tracefs, uprobes from ELF symbols); empty when
+ * nothing matches. A spec without wildcards expands to itself when it exists (tracepoints, raw tracepoints).
+ */
 export function expandProbeSpec(spec: ProbeSpec): ProbeSpec[] {
+  if (spec.provider === 'rawtracepoint' && !spec.wildcard && spec.func !== undefined)
+    return rawTracepointExists(spec.module, spec.func) ? [spec] : [];
+  if (spec.provider === 'rawtracepoint' && spec.wildcard) {
+    const modRe = globToRegExp(spec.module ?? '*');
+    const evRe = globToRegExp(spec.func ?? '*');
+    return rawTracepoints()
+      .filter((rt) => modRe.test(rt.module) && evRe.test(rt.event))
+      .map((rt) => ({ ...spec, module: rt.module, func: rt.event, wildcard: false }));
+  }
+  if (spec.provider === 'tracepoint' && !spec.wildcard) {
+    // Without tracefs nothing can be told: the attach reports it.
+    const dir = tracefs();
+    return !dir || existsSync(`${dir}/events/${spec.target}/${spec.func}`) ? [spec] : [];
+  }
   if (spec.provider === 'tracepoint') {
     const catRe = globToRegExp(spec.target ?? '*');
     const evRe = globToRegExp(spec.func ?? '*');

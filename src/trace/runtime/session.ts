@@ -277,6 +277,11 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
   const collection = options.backend.load(script.spec);
   const mapsByName = new Map<string, BpfMap>();
   for (const layout of script.maps) mapsByName.set(layout.name, collection.map(layout.mapName));
+  // cat() prints at most this much of a file: BPFTRACE_MAX_CAT_BYTES, else the script's max_cat_bytes.
+  const maxCatBytes = configNumber(
+    process.env.BPFTRACE_MAX_CAT_BYTES ?? script.config.get('max_cat_bytes'),
+    10240,
+  );
   const ctx: DecodeContext = {
     script,
     symbols,
@@ -369,11 +374,9 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
         if (fmt) {
           const path = formatPrintf(fmt.format, args());
           try {
-            out.message('cat', readFileSync(path, 'latin1').slice(0, 10240));
+            out.message('cat', readFileSync(path, 'latin1').slice(0, maxCatBytes));
           } catch (e) {
-            options.writeErr(
-              `ERROR: failed to open file '${path}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}\n`,
-            );
+            options.writeErr(`ERROR: failed to open file '${path}' (${errnoText(e)})\n`);
           }
         }
         break;
@@ -468,6 +471,7 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
       const order = [...probes.filter((p) => !isRet(p)), ...probes.filter(isRet).reverse()];
       for (const p of order) {
         if (p.attach.kind === 'begin' || p.attach.kind === 'end') continue;
+        if (p.attach.kind === 'uprobe') await checkUprobe(p.attach, options.unsafe === true);
         attached.push(
           await attachKernel(
             collection,
@@ -560,6 +564,47 @@ export async function runScript(script: CompiledScript, options: RunOptions): Pr
       void foreign;
     }
   }
+}
+
+/**
+ * bpftrace's checks of a uprobe against the binary's symbols: `func+off` must lie inside the function, and
+ * (without --unsafe) an address must lie in one.
+ */
+async function checkUprobe(a: AttachSpec & { kind: 'uprobe' }, unsafe: boolean): Promise<void> {
+  if (a.func === undefined ? a.address === undefined || unsafe : a.offset === 0n) return;
+  const { elfFunctionSymbols } = await import('./list.js');
+  let syms: { name: string; addr: bigint; size: bigint }[];
+  try {
+    syms = elfFunctionSymbols(a.path);
+  } catch {
+    return; // unreadable: the attach reports it
+  }
+  if (a.func !== undefined) {
+    const sym = syms.find((f) => f.name === a.func && f.size > 0n);
+    if (sym && a.offset >= sym.size)
+      throw new TsbpfError('trace', `Offset outside the function bounds ('${a.func}' size is ${sym.size})`);
+    return;
+  }
+  const addr = a.address ?? 0n;
+  if (!syms.some((f) => addr >= f.addr && addr < f.addr + (f.size > 0n ? f.size : 1n)))
+    throw new TsbpfError('trace', `Could not resolve address: ${a.path}:0x${addr.toString(16)}`);
+}
+
+/** A numeric config value (an environment variable's text or the script's integer); `dflt` when not one. */
+function configNumber(v: string | bigint | boolean | undefined, dflt: number): number {
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'string' && /^\s*\d+\s*$/.test(v)) return Number(v);
+  return dflt;
+}
+
+/** The text of a failed file operation's error, as strerror(3) gives it. */
+function errnoText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'No such file or directory';
+  if (code === 'EACCES') return 'Permission denied';
+  if (code === 'EISDIR') return 'Is a directory';
+  if (code === 'ENOTDIR') return 'Not a directory';
+  return (e as Error).message;
 }
 
 /** Waits until process `pid` is in the stopped state (T), up to ~2 s. */
