@@ -2197,7 +2197,9 @@ export class Verifier {
 
   /** The kfunc's name for the log (disasm_kfunc_name), when the kernel BTF is known. */
   private kfuncName(id: number): string | undefined {
-    const t = id > 0 ? this.opts.kernelBtf?.types[id] : undefined;
+    const btf = this.opts.kernelBtf;
+    // type(id), not types[id]: reading `types` decodes every type of a lazily parsed kernel BTF.
+    const t = btf && id > 0 && id < btf.typeCount ? btf.type(id) : undefined;
     return t?.kind === 'FUNC' ? t.name : undefined;
   }
 
@@ -2208,7 +2210,7 @@ export class Verifier {
   private checkKfuncCall(insn: Insn, pc: number): { next: number } {
     const btf = this.opts.kernelBtf;
     if (!btf) this.fail('calling kernel function is not supported without CONFIG_DEBUG_INFO_BTF');
-    const t = insn.imm > 0 && insn.off === 0 ? btf.types[insn.imm] : undefined;
+    const t = insn.imm > 0 && insn.off === 0 && insn.imm < btf.typeCount ? btf.type(insn.imm) : undefined;
     if (t?.kind !== 'FUNC') this.fail(`kernel btf_id ${insn.imm} is not a function`);
     const k = KFUNCS[t.name];
     if (!k) this.fail(`kfunc ${t.name}#${insn.imm} is not modelled by tsbpf's verifier`);

@@ -116,7 +116,10 @@ function btfObjects(): { name: string; btf: Btf }[] {
   }
   for (const m of modules.sort()) {
     try {
-      out.push({ name: m, btf: parseBtf(new Uint8Array(readFileSync(`/sys/kernel/btf/${m}`)), { base }) });
+      out.push({
+        name: m,
+        btf: parseBtf(new Uint8Array(readFileSync(`/sys/kernel/btf/${m}`)), { base, lazy: true }),
+      });
     } catch {
       // unreadable module BTF: its raw tracepoints are not listed
     }
@@ -178,8 +181,10 @@ export function rawTracepoints(): RawTracepoint[] {
   if (rawTpCache) return rawTpCache;
   const out: RawTracepoint[] = [];
   for (const { name, btf } of btfObjects()) {
-    for (let id = btf.startId; id < btf.types.length; id++) {
-      const t = btf.types[id];
+    // By name prefix: walking `btf.types` would decode all of a lazily parsed vmlinux.
+    for (const id of btf.findAllByNamePrefix('btf_trace_')) {
+      if (id < btf.startId) continue;
+      const t = btf.type(id);
       if (t.kind !== 'TYPEDEF' || !t.name.startsWith('btf_trace_')) continue;
       const typedefId = id;
       out.push({
@@ -391,7 +396,7 @@ export function rawTracepointExists(module: string | undefined, event: string): 
   }
   for (const m of modules) {
     try {
-      const btf = parseBtf(new Uint8Array(readFileSync(`/sys/kernel/btf/${m}`)), { base });
+      const btf = parseBtf(new Uint8Array(readFileSync(`/sys/kernel/btf/${m}`)), { base, lazy: true });
       if (btf.findByName(name, 'TYPEDEF')) return true;
     } catch {
       // unreadable module BTF: not found there
