@@ -95,8 +95,15 @@ export interface LoadOptions {
    * failed load is retried once at level 1 so the error carries the verifier's log.
    */
   logLevel?: number;
-  /** Initial log buffer size in bytes; grown on ENOSPC. */
+  /** Initial log buffer size in bytes; grown on ENOSPC unless `logGrow` is false. */
   logSize?: number;
+  /**
+   * false: the log buffer stays `logSize` bytes. A log that does not fit keeps its tail (the kernel rotates
+   * it, and the tail holds the verdict), and a second load without a log gives the verdict; the first
+   * log is returned or thrown. For million-instruction programs, whose full level-2 log is larger than a
+   * JavaScript string can be.
+   */
+  logGrow?: boolean;
   /** Program name (up to 15 characters of [A-Za-z0-9_.]). */
   name?: string;
   expectedAttachType?: number;
@@ -236,6 +243,11 @@ export function loadProgram(options: LoadOptions): LoadedProgram {
   for (;;) {
     const r = attempt(logLevel, logSize);
     if (r.result >= 0) return { fd: r.result, log: r.log };
+    if (r.errno === ENOSPC && logLevel > 0 && options.logGrow === false) {
+      const verdict = attempt(0, 0);
+      if (verdict.result >= 0) return { fd: verdict.result, log: r.log };
+      throw loadError(verdict.errno, r.log);
+    }
     if (r.errno === ENOSPC && logLevel > 0 && logSize < MAX_LOG_SIZE) {
       // The log did not fit (the load failed for that reason alone, or failed and the log was cut).
       logSize = Math.min(MAX_LOG_SIZE, Math.max(logSize * 4, r.trueSize > r.bufSize ? r.trueSize : 0));
@@ -246,13 +258,17 @@ export function loadProgram(options: LoadOptions): LoadedProgram {
       logLevel = 1;
       continue;
     }
-    const first = verifierReason(r.log);
-    throw new TsbpfError(
-      'kernel',
-      `BPF_PROG_LOAD failed: ${explainErrno(r.errno)}${first ? `: ${first}` : ''}`,
-      r.log ? { errno: r.errno, log: r.log } : { errno: r.errno },
-    );
+    throw loadError(r.errno, r.log);
   }
+}
+
+function loadError(errno: number, log: string): TsbpfError {
+  const first = verifierReason(log);
+  return new TsbpfError(
+    'kernel',
+    `BPF_PROG_LOAD failed: ${explainErrno(errno)}${first ? `: ${first}` : ''}`,
+    log ? { errno, log } : { errno },
+  );
 }
 
 /** The verifier's reason: the last non-empty line of the log that is not its statistics line. */

@@ -39,20 +39,14 @@ import { attachTypeByName } from '../../src/catalog/attach-types.js';
 import { helperByName } from '../../src/catalog/helpers.js';
 import { MAP_FLAGS, mapTypeByName } from '../../src/catalog/map-types.js';
 import { programTypeByName } from '../../src/catalog/program-types.js';
-import { EAGAIN, EINTR, ENOSPC, errnoName } from '../../src/errno.js';
+import { errnoName } from '../../src/errno.js';
+import { TsbpfError } from '../../src/errors.js';
 import { assembleLlvm } from '../../src/isa/asm/llvm.js';
-import { encode, type Insn } from '../../src/isa/insn.js';
+import type { Insn } from '../../src/isa/insn.js';
 import { BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, OPCODE_LD_IMM64 } from '../../src/isa/opcodes.js';
 import { kernelBtf } from '../../src/kernel/btf-load.js';
-import {
-  addressOf,
-  BPF_CMD,
-  bpf,
-  bpfRaw,
-  closeFd,
-  kernelBuffer,
-  toKernelBuffer,
-} from '../../src/kernel/syscall.js';
+import { createMap as createKernelMap } from '../../src/kernel/map.js';
+import { closeFd, loadProgram } from '../../src/kernel/program.js';
 import { ROOT } from './fixtures.js';
 
 export const CASE_DIR = join(ROOT, 'test', 'data', 'verifier');
@@ -407,20 +401,16 @@ export function verifyOptions(c: VerifierCase, logLevel: 0 | 1 | 2 = 2): VerifyO
 
 // ───────────────────────────── the kernel side ─────────────────────────────
 
-/**
- * BPF_MAP_CREATE. A minimal stand-in until src/kernel/map.ts exists (for the lead to fold into it).
- * union bpf_attr: map_type 0, key_size 4, value_size 8, max_entries 12, map_flags 16, map_name 28.
- */
+/** BPF_MAP_CREATE for a case's map; the caller closes the fd. */
 export function createMap(m: VerifierMap, name = 'vcase'): number {
-  const attr = kernelBuffer(72);
-  const v = new DataView(attr.buffer);
-  v.setUint32(0, m.type, true);
-  v.setUint32(4, m.keySize, true);
-  v.setUint32(8, m.valueSize, true);
-  v.setUint32(12, m.maxEntries, true);
-  v.setUint32(16, m.flags, true);
-  attr.set(new TextEncoder().encode(name.slice(0, 15)), 28);
-  return bpf(BPF_CMD.MAP_CREATE, attr, [], 'BPF_MAP_CREATE');
+  return createKernelMap({
+    name,
+    type: m.type,
+    keySize: m.keySize,
+    valueSize: m.valueSize,
+    maxEntries: m.maxEntries,
+    flags: m.flags,
+  }).fd;
 }
 
 /** A copy of the program with map_fd(i)/map_value(i, off) immediates replaced by real fds. */
@@ -458,43 +448,30 @@ export function unprivilegedUnavailable(): string | undefined {
 /** The kernel's log buffer for case runs: the log rotates, so a long log keeps its tail (the verdict). */
 const KERNEL_LOG_SIZE = 16 << 20;
 
-/**
- * BPF_PROG_LOAD with a fixed-size log buffer, never grown: `{ fd }` or `{ errno }`, and the log. A
- * log that does not fit keeps its tail and makes the load fail with ENOSPC whatever the verdict.
- */
-function rawLoad(
+/** BPF_PROG_LOAD with the log buffer never grown (see loadProgram's logGrow): `{ fd }` or `{ errno }`, and the log. */
+function fixedLogLoad(
   insns: readonly Insn[],
   progType: number,
   expectedAttachType: number,
   logLevel: number,
-  logSize: number,
-  attachBtfId = 0,
+  attachBtfId: number,
 ): { fd?: number; errno?: number; log: string } {
-  const code = toKernelBuffer(encode(insns));
-  const license = toKernelBuffer(new TextEncoder().encode('GPL\0'));
-  const log = logLevel > 0 ? kernelBuffer(logSize) : undefined;
-  const attr = kernelBuffer(144);
-  const v = new DataView(attr.buffer);
-  v.setUint32(0, progType, true);
-  v.setUint32(4, code.byteLength / 8, true);
-  v.setBigUint64(8, addressOf(code), true);
-  v.setBigUint64(16, addressOf(license), true);
-  if (log) {
-    v.setUint32(24, logLevel, true);
-    v.setUint32(28, log.byteLength, true);
-    v.setBigUint64(32, addressOf(log), true);
+  try {
+    const p = loadProgram({
+      type: progType,
+      insns,
+      expectedAttachType,
+      attachBtfId,
+      logLevel,
+      logSize: KERNEL_LOG_SIZE,
+      logGrow: false,
+    });
+    return { fd: p.fd, log: p.log };
+  } catch (e) {
+    if (!(e instanceof TsbpfError) || e.code !== 'kernel') throw e;
+    const d = e.details as { errno?: number; log?: string } | undefined;
+    return { errno: d?.errno ?? 0, log: d?.log ?? '' };
   }
-  v.setUint32(68, expectedAttachType, true);
-  v.setUint32(108, attachBtfId, true);
-  let r = bpfRaw(BPF_CMD.PROG_LOAD, attr, [code, license, log]);
-  for (let i = 0; i < 5 && r.result < 0 && (r.errno === EAGAIN || r.errno === EINTR); i++)
-    r = bpfRaw(BPF_CMD.PROG_LOAD, attr, [code, license, log]);
-  let text = '';
-  if (log) {
-    const end = log.indexOf(0);
-    text = new TextDecoder().decode(end < 0 ? log : log.subarray(0, end));
-  }
-  return r.result >= 0 ? { fd: r.result, log: text } : { errno: r.errno, log: text };
 }
 
 /**
@@ -518,13 +495,9 @@ export function runKernel(
     for (const m of opts.maps) fds.push(createMap(m));
     const patched = patchMapFds(insns, fds);
     const btfId = opts.attachBtfId ?? 0;
-    const first = rawLoad(patched, opts.progType, attach, opts.logLevel ?? 2, KERNEL_LOG_SIZE, btfId);
-    let verdict = first;
-    if (first.fd === undefined && first.errno === ENOSPC)
-      verdict = rawLoad(patched, opts.progType, attach, 0, 0, btfId);
-    if (first.fd !== undefined) closeFd(first.fd);
-    if (verdict !== first && verdict.fd !== undefined) closeFd(verdict.fd);
-    const log = first.log;
+    const verdict = fixedLogLoad(patched, opts.progType, attach, opts.logLevel ?? 2, btfId);
+    if (verdict.fd !== undefined) closeFd(verdict.fd);
+    const log = verdict.log;
     if (verdict.fd !== undefined)
       return { result: { verdict: 'accept', processed: parseProcessed(log), errors: [] }, log };
     const parsed = parseKernelLog(log);
