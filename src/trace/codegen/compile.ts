@@ -991,16 +991,21 @@ class ProgramCompiler {
     return insns;
   }
 
-  /** r0 = the GLOBALS_MAP value (NULL cannot happen for an array map, but the verifier wants the check). */
-  lookupGlobals(): void {
+  /** r0 = element 0 of the array map at `slot` (NULL cannot happen, but the verifier wants the check). */
+  private lookupFirstElement(slot: number): void {
     const a = this.a;
     const k = this.tmp();
     a.st(4, 10, k, 0);
-    a.ldMap(1, 2);
+    a.ldMap(1, slot);
     a.mov(2, 10);
     a.aluImm(BPF_ADD, 2, k);
     a.call(H.map_lookup_elem);
     this.release(k);
+  }
+
+  /** r0 = the GLOBALS_MAP value. */
+  lookupGlobals(): void {
+    this.lookupFirstElement(2);
   }
 
   /** After exit(), later firings do nothing: the runtime may take a while to detach. */
@@ -1014,17 +1019,12 @@ class ProgramCompiler {
     a.bind(go);
   }
 
+  /** r7 = the scratch map's value (the probe ends if it is missing). */
   lookupScratch(): void {
     const a = this.a;
-    const k = this.tmp();
-    a.st(4, 10, k, 0);
-    a.ldMap(1, 3);
-    a.mov(2, 10);
-    a.aluImm(BPF_ADD, 2, k);
-    a.call(H.map_lookup_elem);
+    this.lookupFirstElement(3);
     a.jImm(BPF_JEQ, 0, 0, this.frame.exitLabel);
     a.mov(7, 0);
-    this.release(k);
   }
 
   /** Allocates and zeroes every variable of the probe. */

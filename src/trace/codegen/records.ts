@@ -84,6 +84,7 @@
  * default clock), and strftime() timestamps are boot-clock nanoseconds.
  */
 import type { ObjectSpec } from '../../object/spec.js';
+import type { MapKind } from '../output/values.js';
 import type { ProbeSpec, ProviderName } from '../probes.js';
 
 /** The ring buffer every record goes to. */
@@ -183,18 +184,8 @@ export type ValueLayout =
   /** No value (void calls). */
   | { kind: 'none'; size: 0; align: 1 };
 
-/** Aggregation or plain storage of a map's value. */
-export type ValueKind =
-  | 'count'
-  | 'sum'
-  | 'min'
-  | 'max'
-  | 'avg'
-  | 'stats'
-  | 'hist'
-  | 'lhist'
-  | 'tseries'
-  | 'plain';
+/** Aggregation or plain storage of a map's value: the kind the output prints and sorts by. */
+export type ValueKind = MapKind;
 
 /** tseries()'s optional fourth argument; 'none' (not given): the last value of each interval. */
 export type TseriesAgg = 'none' | 'avg' | 'min' | 'max' | 'sum';
