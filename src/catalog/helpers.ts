@@ -424,6 +424,13 @@ export function helperByName(name: string): Helper | undefined {
   return BY_NAME.get(name.startsWith('bpf_') ? name.slice(4) : name);
 }
 
+/** The id of a helper the caller knows exists; throws for a name the catalog lacks (a bug in the caller). */
+export function helperId(name: string): number {
+  const h = helperByName(name);
+  if (!h) throw new Error(`catalog: no helper named ${name}`);
+  return h.id;
+}
+
 /** `enum bpf_arg_type` value of an argument kind as the kernel encodes it (base | flag bits). */
 export function argTypeValue(arg: HelperArg): number {
   return arg.flags.reduce((v, f) => v | TYPE_FLAGS[f], ARG_KINDS.indexOf(arg.kind));

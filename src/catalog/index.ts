@@ -5,5 +5,6 @@
 export * from './attach-types.js';
 export * from './helpers.js';
 export * from './map-types.js';
+export * from './perf-events.js';
 export * from './program-types.js';
 export * from './sections.js';

@@ -23,10 +23,12 @@ const SYS_PERF_EVENT_OPEN: Readonly<Record<string, number>> = {
   loong64: 241,
 };
 
-export const PERF_TYPE_HARDWARE = 0;
-export const PERF_TYPE_SOFTWARE = 1;
-export const PERF_TYPE_TRACEPOINT = 2;
-export const PERF_COUNT_SW_CPU_CLOCK = 0;
+export {
+  PERF_COUNT_SW_CPU_CLOCK,
+  PERF_TYPE_HARDWARE,
+  PERF_TYPE_SOFTWARE,
+  PERF_TYPE_TRACEPOINT,
+} from '../catalog/perf-events.js';
 export const PERF_SAMPLE_RAW = 1 << 10;
 export const PERF_FLAG_FD_CLOEXEC = 8;
 

@@ -23,6 +23,7 @@ import { type Diagnostics, type Loc, spanLoc } from './diagnostics.js';
 import { expandMacros } from './macros.js';
 import type { ParseResult } from './parser.js';
 import { type ProbeSpec, type ProviderName, probeName } from './probes.js';
+import { signalNumber } from './signals.js';
 import {
   type AggregateKind,
   alignOf,
@@ -1967,42 +1968,8 @@ export function parseFormat(fmt: string): string[] | undefined {
   return out;
 }
 
-const SIGNALS = new Set([
-  'SIGHUP',
-  'SIGINT',
-  'SIGQUIT',
-  'SIGILL',
-  'SIGTRAP',
-  'SIGABRT',
-  'SIGBUS',
-  'SIGFPE',
-  'SIGKILL',
-  'SIGUSR1',
-  'SIGSEGV',
-  'SIGUSR2',
-  'SIGPIPE',
-  'SIGALRM',
-  'SIGTERM',
-  'SIGSTKFLT',
-  'SIGCHLD',
-  'SIGCONT',
-  'SIGSTOP',
-  'SIGTSTP',
-  'SIGTTIN',
-  'SIGTTOU',
-  'SIGURG',
-  'SIGXCPU',
-  'SIGXFSZ',
-  'SIGVTALRM',
-  'SIGPROF',
-  'SIGWINCH',
-  'SIGIO',
-  'SIGPWR',
-  'SIGSYS',
-]);
-
 function isSignalName(s: string): boolean {
-  return SIGNALS.has(s) || SIGNALS.has(`SIG${s}`);
+  return signalNumber(s) !== undefined;
 }
 
 /**

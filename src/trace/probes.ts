@@ -3,6 +3,11 @@
  * wildcards, offsets and units. The result is a ProbeSpec; expanding wildcards against the kernel or a binary
  * is the job of a ProbeResolver, which the runtime supplies.
  */
+import {
+  HARDWARE_EVENTS as CATALOG_HARDWARE_EVENTS,
+  SOFTWARE_EVENTS as CATALOG_SOFTWARE_EVENTS,
+  type PerfEvent,
+} from '../catalog/perf-events.js';
 export type ProviderName =
   | 'begin'
   | 'end'
@@ -70,37 +75,18 @@ export const PROVIDER_ALIASES: Record<string, ProviderName> = {
   it: 'iter',
 };
 
-export const SOFTWARE_EVENTS: Record<string, string> = {
-  'cpu-clock': 'cpu-clock',
-  cpu: 'cpu-clock',
-  'task-clock': 'task-clock',
-  'page-faults': 'page-faults',
-  faults: 'page-faults',
-  'context-switches': 'context-switches',
-  cs: 'context-switches',
-  'cpu-migrations': 'cpu-migrations',
-  'minor-faults': 'minor-faults',
-  'major-faults': 'major-faults',
-  'alignment-faults': 'alignment-faults',
-  'emulation-faults': 'emulation-faults',
-  dummy: 'dummy',
-  'bpf-output': 'bpf-output',
-};
+/** Event name or alias → perf's name, for `software:` and `hardware:` probes. */
+function byNameOrAlias(events: readonly PerfEvent[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of events) {
+    out[e.name] = e.name;
+    for (const a of e.aliases) out[a] = e.name;
+  }
+  return out;
+}
 
-export const HARDWARE_EVENTS: Record<string, string> = {
-  'cpu-cycles': 'cpu-cycles',
-  cycles: 'cpu-cycles',
-  instructions: 'instructions',
-  'cache-references': 'cache-references',
-  'cache-misses': 'cache-misses',
-  'branch-instructions': 'branch-instructions',
-  branches: 'branch-instructions',
-  'branch-misses': 'branch-misses',
-  'bus-cycles': 'bus-cycles',
-  'frontend-stalls': 'frontend-stalls',
-  'backend-stalls': 'backend-stalls',
-  'ref-cycles': 'ref-cycles',
-};
+export const SOFTWARE_EVENTS = byNameOrAlias(CATALOG_SOFTWARE_EVENTS);
+export const HARDWARE_EVENTS = byNameOrAlias(CATALOG_HARDWARE_EVENTS);
 
 export type TimeUnit = 'ns' | 'us' | 'ms' | 's' | 'hz';
 

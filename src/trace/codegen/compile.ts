@@ -13,7 +13,15 @@ import { availableParallelism } from 'node:os';
 import { Btf } from '../../btf/btf.js';
 import type { BtfExt } from '../../btf/ext.js';
 import type { BtfType } from '../../btf/types.js';
+import { helperId } from '../../catalog/helpers.js';
 import { mapTypeByName } from '../../catalog/map-types.js';
+import {
+  HARDWARE_EVENTS,
+  PERF_TYPE_HARDWARE,
+  PERF_TYPE_SOFTWARE,
+  perfEventByName,
+  SOFTWARE_EVENTS,
+} from '../../catalog/perf-events.js';
 import { matchSection } from '../../catalog/sections.js';
 import { type Insn, slots } from '../../isa/insn.js';
 import {
@@ -51,6 +59,7 @@ import type { Block, Call, Expr, MapRef, Probe, Stmt } from '../ast.js';
 import type { Loc } from '../diagnostics.js';
 import { formatDiagnostic, TraceError } from '../diagnostics.js';
 import { type ProbeSpec, probeName } from '../probes.js';
+import { signalNumber } from '../signals.js';
 import { type StructField, sizeOf, type TraceType, type TypeProvider } from '../types.js';
 import { Asm } from './emit.js';
 import { isScalarType, layoutOf } from './layout.js';
@@ -102,35 +111,40 @@ export interface CodegenOptions {
   dummyTsMap?: string;
 }
 
-const H = {
-  map_lookup_elem: 1,
-  map_update_elem: 2,
-  map_delete_elem: 3,
-  probe_read: 4,
-  get_prandom_u32: 7,
-  get_smp_processor_id: 8,
-  get_current_pid_tgid: 14,
-  get_current_uid_gid: 15,
-  get_current_comm: 16,
-  get_stackid: 27,
-  get_current_task: 35,
-  get_numa_node_id: 42,
-  probe_read_str: 45,
-  get_current_cgroup_id: 80,
-  send_signal: 109,
-  probe_read_user: 112,
-  probe_read_kernel: 113,
-  probe_read_user_str: 114,
-  probe_read_kernel_str: 115,
-  jiffies64: 118,
-  ktime_get_boot_ns: 125,
-  ktime_get_tai_ns: 208,
-  ringbuf_output: 130,
-  for_each_map_elem: 164,
-  loop: 181,
-  get_func_ip: 173,
-  map_lookup_percpu_elem: 195,
-} as const;
+// Helper ids come from the catalog; the names this generator calls are listed once here.
+const HELPER_NAMES = [
+  'map_lookup_elem',
+  'map_update_elem',
+  'map_delete_elem',
+  'probe_read',
+  'get_prandom_u32',
+  'get_smp_processor_id',
+  'get_current_pid_tgid',
+  'get_current_uid_gid',
+  'get_current_comm',
+  'get_stackid',
+  'get_current_task',
+  'get_numa_node_id',
+  'probe_read_str',
+  'get_current_cgroup_id',
+  'send_signal',
+  'probe_read_user',
+  'probe_read_kernel',
+  'probe_read_user_str',
+  'probe_read_kernel_str',
+  'jiffies64',
+  'ktime_get_boot_ns',
+  'ktime_get_tai_ns',
+  'ringbuf_output',
+  'for_each_map_elem',
+  'loop',
+  'get_func_ip',
+  'map_lookup_percpu_elem',
+] as const;
+const H = Object.fromEntries(HELPER_NAMES.map((n) => [n, helperId(n)])) as Record<
+  (typeof HELPER_NAMES)[number],
+  number
+>;
 
 /** x86-64 struct pt_regs offsets. */
 const PT_REGS: Record<string, number> = {
@@ -157,66 +171,6 @@ const PT_REGS: Record<string, number> = {
   ss: 160,
 };
 const ARG_REGS = ['di', 'si', 'dx', 'cx', 'r8', 'r9'];
-
-const SIGNALS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGILL: 4,
-  SIGTRAP: 5,
-  SIGABRT: 6,
-  SIGBUS: 7,
-  SIGFPE: 8,
-  SIGKILL: 9,
-  SIGUSR1: 10,
-  SIGSEGV: 11,
-  SIGUSR2: 12,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-  SIGSTKFLT: 16,
-  SIGCHLD: 17,
-  SIGCONT: 18,
-  SIGSTOP: 19,
-  SIGTSTP: 20,
-  SIGTTIN: 21,
-  SIGTTOU: 22,
-  SIGURG: 23,
-  SIGXCPU: 24,
-  SIGXFSZ: 25,
-  SIGVTALRM: 26,
-  SIGPROF: 27,
-  SIGWINCH: 28,
-  SIGIO: 29,
-  SIGPWR: 30,
-  SIGSYS: 31,
-};
-
-const SOFTWARE: Record<string, [number, bigint]> = {
-  'cpu-clock': [0, 1000000n],
-  'task-clock': [1, 1000000n],
-  'page-faults': [2, 100n],
-  'context-switches': [3, 1000n],
-  'cpu-migrations': [4, 1n],
-  'minor-faults': [5, 100n],
-  'major-faults': [6, 1n],
-  'alignment-faults': [7, 1n],
-  'emulation-faults': [8, 1n],
-  dummy: [9, 1n],
-  'bpf-output': [10, 1n],
-};
-const HARDWARE: Record<string, number> = {
-  'cpu-cycles': 0,
-  instructions: 1,
-  'cache-references': 2,
-  'cache-misses': 3,
-  'branch-instructions': 4,
-  'branch-misses': 5,
-  'bus-cycles': 6,
-  'frontend-stalls': 7,
-  'backend-stalls': 8,
-  'ref-cycles': 9,
-};
 
 /** Largest per-CPU value the kernel allocates (PCPU_MIN_UNIT_SIZE). */
 const MAX_SCRATCH = 32768;
@@ -854,14 +808,15 @@ function attachSpec(s: ProbeSpec): AttachSpec {
       };
     }
     case 'software': {
-      const [config, def] = SOFTWARE[s.target ?? ''] ?? [0, 1000000n];
-      return { kind: 'perf_event', type: 1, config, period: s.count ?? def, cpus: 'all' };
+      const ev = perfEventByName(SOFTWARE_EVENTS, s.target ?? '');
+      const period = s.count ?? ev?.defaultPeriod ?? 1000000n;
+      return { kind: 'perf_event', type: PERF_TYPE_SOFTWARE, config: ev?.config ?? 0, period, cpus: 'all' };
     }
     case 'hardware':
       return {
         kind: 'perf_event',
-        type: 0,
-        config: HARDWARE[s.target ?? ''] ?? 0,
+        type: PERF_TYPE_HARDWARE,
+        config: perfEventByName(HARDWARE_EVENTS, s.target ?? '')?.config ?? 0,
         period: s.count ?? 1000000n,
         cpus: 'all',
       };
@@ -3196,7 +3151,7 @@ class ProgramCompiler {
       case 'signal': {
         const arg = args[0] as Expr;
         if (arg.kind === 'String') {
-          const sig = SIGNALS[arg.value] ?? SIGNALS[`SIG${arg.value}`] ?? 0;
+          const sig = signalNumber(arg.value) ?? 0;
           a.movImm(1, sig);
         } else {
           this.scalar(arg);
