@@ -22,6 +22,7 @@ import {
   perfEventByName,
   SOFTWARE_EVENTS,
 } from '../../catalog/perf-events.js';
+import { CTX_STRUCTS } from '../../catalog/program-types.js';
 import { matchSection } from '../../catalog/sections.js';
 import { type Insn, slots } from '../../isa/insn.js';
 import {
@@ -146,30 +147,10 @@ const H = Object.fromEntries(HELPER_NAMES.map((n) => [n, helperId(n)])) as Recor
   number
 >;
 
-/** x86-64 struct pt_regs offsets. */
-const PT_REGS: Record<string, number> = {
-  r15: 0,
-  r14: 8,
-  r13: 16,
-  r12: 24,
-  bp: 32,
-  bx: 40,
-  r11: 48,
-  r10: 56,
-  r9: 64,
-  r8: 72,
-  ax: 80,
-  cx: 88,
-  dx: 96,
-  si: 104,
-  di: 112,
-  orig_ax: 120,
-  ip: 128,
-  cs: 136,
-  flags: 144,
-  sp: 152,
-  ss: 160,
-};
+/** x86-64 struct pt_regs offsets, from the kprobe context layout in the catalog. */
+const PT_REGS: Readonly<Record<string, number>> = Object.fromEntries(
+  CTX_STRUCTS.pt_regs.fields.map(([name, offset]) => [name, offset]),
+);
 const ARG_REGS = ['di', 'si', 'dx', 'cx', 'r8', 'r9'];
 
 /** Largest per-CPU value the kernel allocates (PCPU_MIN_UNIT_SIZE). */
