@@ -20,6 +20,7 @@ import { networkInterfaces } from 'node:os';
 import { ATTACH_TYPES, attachTypeByName, LINK_TYPES } from '../catalog/attach-types.js';
 import type { AttachTarget } from '../catalog/sections.js';
 import { TsbpfError } from '../errors.js';
+import { readFunctionSymbols } from './elf-symbols.js';
 import { objPin } from './info.js';
 import { possibleCpus } from './map.js';
 import {
@@ -297,15 +298,9 @@ export function resolveBinaryPath(path: string): string {
   throw new TsbpfError('usage', `cannot find binary or library '${path}'`);
 }
 
-const SHT_SYMTAB = 2;
-const SHT_DYNSYM = 11;
-const SHT_NOBITS = 8;
-const SHF_ALLOC = 2;
-
 /**
  * File offset of a function symbol in an ELF64 executable or shared library (.symtab first, then
- * .dynsym; versioned names like `srand@@GLIBC_2.2.5` match `srand`): the symbol's address minus its
- * section's address plus the section's file offset, as libbpf's elf_sym_offset computes it.
+ * .dynsym; versioned names like `srand@@GLIBC_2.2.5` match `srand`), as libbpf's elf_sym_offset computes it.
  */
 export function symbolFileOffset(path: string, func: string): number {
   let bytes: Uint8Array;
@@ -317,53 +312,11 @@ export function symbolFileOffset(path: string, func: string): number {
       `cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
   }
-  if (bytes.length < 64 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[4] !== 2)
-    throw new TsbpfError('usage', `'${path}' is not a 64-bit ELF file`);
-  const le = bytes[5] === 1;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const shoff = Number(dv.getBigUint64(0x28, le));
-  const shentsize = dv.getUint16(0x3a, le);
-  const shnum = dv.getUint16(0x3c, le);
-  const secs = Array.from({ length: shnum }, (_, i) => {
-    const o = shoff + i * shentsize;
-    return {
-      type: dv.getUint32(o + 4, le),
-      flags: Number(dv.getBigUint64(o + 8, le)),
-      addr: Number(dv.getBigUint64(o + 16, le)),
-      offset: Number(dv.getBigUint64(o + 24, le)),
-      size: Number(dv.getBigUint64(o + 32, le)),
-      link: dv.getUint32(o + 40, le),
-    };
-  });
-  const dec = new TextDecoder();
-  for (const want of [SHT_SYMTAB, SHT_DYNSYM]) {
-    for (const s of secs) {
-      if (s.type !== want) continue;
-      const str = secs[s.link];
-      for (let off = s.offset + 24; off + 24 <= s.offset + s.size; off += 24) {
-        const info = bytes[off + 4];
-        const type = info & 0xf;
-        const shndx = dv.getUint16(off + 6, le);
-        const value = Number(dv.getBigUint64(off + 8, le));
-        if (shndx === 0 || value === 0 || (type !== 2 && type !== 10)) continue;
-        const nameOff = str.offset + dv.getUint32(off, le);
-        let end = nameOff;
-        while (end < bytes.length && bytes[end] !== 0) end++;
-        const name = dec.decode(bytes.subarray(nameOff, end));
-        const at = name.indexOf('@');
-        if ((at < 0 ? name : name.slice(0, at)) !== func) continue;
-        const sec = secs.find(
-          (x) =>
-            (x.flags & SHF_ALLOC) !== 0 &&
-            x.type !== SHT_NOBITS &&
-            value >= x.addr &&
-            value < x.addr + x.size,
-        );
-        return sec ? value - sec.addr + sec.offset : value;
-      }
-    }
-  }
-  throw new TsbpfError('usage', `no function '${func}' in ${path}`);
+  const symbols = readFunctionSymbols(bytes);
+  if (!symbols) throw new TsbpfError('usage', `'${path}' is not a 64-bit ELF file`);
+  const sym = symbols.find((s) => s.name === func && s.addr !== 0n);
+  if (!sym) throw new TsbpfError('usage', `no function '${func}' in ${path}`);
+  return sym.fileOffset;
 }
 
 export function attachUprobe(

@@ -12,6 +12,7 @@ import type { Btf } from '../../btf/btf.js';
 import { dumpBtfC } from '../../btf/dump-c.js';
 import { parseBtf } from '../../btf/parse.js';
 import { vmlinuxBtf } from '../../btf/vmlinux.js';
+import { readFunctionSymbols, STT_FUNC } from '../../kernel/elf-symbols.js';
 import { HARDWARE_EVENTS, type ProbeSpec, SOFTWARE_EVENTS } from '../probes.js';
 
 const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
@@ -63,44 +64,8 @@ export interface ElfFunction {
 
 /** The defined function symbols of a 64-bit ELF binary (.symtab, then .dynsym); empty when not one. */
 export function elfFunctionSymbols(path: string): ElfFunction[] {
-  const bytes = new Uint8Array(readFileSync(path));
-  if (bytes.length < 64 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[4] !== 2) return [];
-  const le = bytes[5] === 1;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const shoff = Number(dv.getBigUint64(0x28, le));
-  const shentsize = dv.getUint16(0x3a, le);
-  const shnum = dv.getUint16(0x3c, le);
-  const secs = Array.from({ length: shnum }, (_, i) => {
-    const o = shoff + i * shentsize;
-    return {
-      type: dv.getUint32(o + 4, le),
-      offset: Number(dv.getBigUint64(o + 24, le)),
-      size: Number(dv.getBigUint64(o + 32, le)),
-      link: dv.getUint32(o + 40, le),
-    };
-  });
-  const out: ElfFunction[] = [];
-  const dec = new TextDecoder();
-  for (const want of [2, 11]) {
-    for (const s of secs) {
-      if (s.type !== want) continue;
-      const str = secs[s.link];
-      if (!str) continue;
-      for (let off = s.offset + 24; off + 24 <= s.offset + s.size; off += 24) {
-        const type = bytes[off + 4] & 0xf;
-        const shndx = dv.getUint16(off + 6, le);
-        if (type !== 2 || shndx === 0) continue;
-        const nameOff = str.offset + dv.getUint32(off, le);
-        let end = nameOff;
-        while (end < bytes.length && bytes[end] !== 0) end++;
-        let name = dec.decode(bytes.subarray(nameOff, end));
-        const at = name.indexOf('@');
-        if (at >= 0) name = name.slice(0, at);
-        if (name) out.push({ name, addr: dv.getBigUint64(off + 8, le), size: dv.getBigUint64(off + 16, le) });
-      }
-    }
-  }
-  return out;
+  const symbols = readFunctionSymbols(new Uint8Array(readFileSync(path))) ?? [];
+  return symbols.filter((s) => s.type === STT_FUNC).map(({ name, addr, size }) => ({ name, addr, size }));
 }
 
 /** The kernel's BTF objects: vmlinux, then each loaded module's (split on vmlinux), by name. */
