@@ -30,7 +30,7 @@ import { formatPrintf, strftime } from '../output/printf.js';
 import type { PrintableMap, Value } from '../output/values.js';
 import { clearMap, type DecodeContext, decodeToValue, readMap, zeroMap } from './decode.js';
 import { gfpFlagNames } from './gfp.js';
-import { Symbols } from './resolve.js';
+import { Symbols, strerror } from './resolve.js';
 
 export interface RunOptions {
   backend: Backend;
@@ -599,12 +599,9 @@ function configNumber(v: string | bigint | boolean | undefined, dflt: number): n
 
 /** The text of a failed file operation's error, as strerror(3) gives it. */
 function errnoText(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'No such file or directory';
-  if (code === 'EACCES') return 'Permission denied';
-  if (code === 'EISDIR') return 'Is a directory';
-  if (code === 'ENOTDIR') return 'Not a directory';
-  return (e as Error).message;
+  const errno = (e as NodeJS.ErrnoException).errno;
+  // Node reports errno negated (-2 for ENOENT).
+  return errno === undefined ? (e as Error).message : strerror(BigInt(Math.abs(errno)));
 }
 
 /** Waits until process `pid` is in the stopped state (T), up to ~2 s. */
