@@ -268,6 +268,30 @@ function mergeScalar(layout: MapLayout, raw: Uint8Array, cpus: number): bigint |
 }
 
 /**
+ * Entries of a map whose key is the script's key followed by a hidden part (a hist bucket, a tseries slot),
+ * each with the group of its script key, made by `init` on first sight; groups in first-seen order.
+ */
+function groupByUserKey<G>(
+  map: BpfMap,
+  userKeySize: number,
+  init: () => G,
+): { entries: { key: Uint8Array; value: Uint8Array; group: G }[]; byKey: Map<string, [Uint8Array, G]> } {
+  const byKey = new Map<string, [Uint8Array, G]>();
+  const entries: { key: Uint8Array; value: Uint8Array; group: G }[] = [];
+  for (const [key, value] of map.entries()) {
+    const user = key.slice(0, userKeySize);
+    const id = Buffer.from(user).toString('hex');
+    let g = byKey.get(id);
+    if (!g) {
+      g = [user, init()];
+      byKey.set(id, g);
+    }
+    entries.push({ key, value, group: g[1] });
+  }
+  return { entries, byKey };
+}
+
+/**
  * Reads a map into the shape the formatters print. Entries keep the map's iteration order. `zeroIfEmpty`:
  * a scalar map without its value reads as the zero value (print(@) before any assignment prints `@: 0`, as
  * bpftrace's always-present scalar maps do).
@@ -316,50 +340,36 @@ function readEntries(ctx: DecodeContext, layout: MapLayout, map: BpfMap): Printa
   if (layout.kind === 'tseries') {
     const params = layout.tseries;
     if (params) out.tseries = { intervalNs: params.intervalNs, numIntervals: params.numIntervals };
-    const groups = new Map<string, { key: Uint8Array; points: { epoch: bigint; value: bigint }[] }>();
-    for (const [key, value] of map.entries()) {
-      const user = key.slice(0, userKeySize);
-      const id = Buffer.from(user).toString('hex');
-      let g = groups.get(id);
-      if (!g) {
-        g = { key: user, points: [] };
-        groups.set(id, g);
-      }
+    const groups = groupByUserKey(map, userKeySize, (): { epoch: bigint; value: bigint }[] => []);
+    for (const { value, group } of groups.entries) {
       const slices = layout.perCpu ? perCpuSlices(value, layout.valueSize, cpus) : [value];
-      g.points.push(reduceTseries(slices, params?.agg ?? 'none', layout.signed));
+      group.push(reduceTseries(slices, params?.agg ?? 'none', layout.signed));
     }
-    for (const g of groups.values())
+    for (const [user, points] of groups.byKey.values())
       out.entries.push({
-        key: decodeKey(ctx, layout, g.key),
-        keyBytes: g.key,
-        value: { kind: 'tseries', points: g.points },
+        key: decodeKey(ctx, layout, user),
+        keyBytes: user,
+        value: { kind: 'tseries', points },
       });
     return out;
   }
 
   if (layout.kind === 'hist' || layout.kind === 'lhist') {
-    const groups = new Map<string, { key: Uint8Array; buckets: bigint[] }>();
     const nBuckets =
       layout.kind === 'lhist' && layout.lhist
         ? Number((layout.lhist.max - layout.lhist.min) / layout.lhist.step) + 2
         : 65 << (layout.histBits ?? 0);
-    for (const [key, value] of map.entries()) {
-      const user = key.slice(0, userKeySize);
-      const id = Buffer.from(user).toString('hex');
-      let g = groups.get(id);
-      if (!g) {
-        g = { key: user, buckets: new Array<bigint>(nBuckets).fill(0n) };
-        groups.set(id, g);
-      }
+    const groups = groupByUserKey(map, userKeySize, () => new Array<bigint>(nBuckets).fill(0n));
+    for (const { key, value, group: buckets } of groups.entries) {
       const bucket = Number(readInt(key, layout.bucketOffset ?? userKeySize, 8, false));
-      while (g.buckets.length <= bucket) g.buckets.push(0n);
-      g.buckets[bucket] = mergeScalar(layout, value, cpus) ?? 0n;
+      while (buckets.length <= bucket) buckets.push(0n);
+      buckets[bucket] = mergeScalar(layout, value, cpus) ?? 0n;
     }
-    for (const g of groups.values())
+    for (const [user, buckets] of groups.byKey.values())
       out.entries.push({
-        key: decodeKey(ctx, layout, g.key),
-        keyBytes: g.key,
-        value: { kind: 'buckets', buckets: g.buckets },
+        key: decodeKey(ctx, layout, user),
+        keyBytes: user,
+        value: { kind: 'buckets', buckets },
       });
     return out;
   }
