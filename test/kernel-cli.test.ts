@@ -52,7 +52,20 @@ async function tsbpf(cmd: Command, args: string[]): Promise<{ out: string; err: 
   return { out, err, status };
 }
 
-const bpftool = (args: string[]) => execFileSync('bpftool', args, { encoding: 'utf8' });
+/**
+ * bpftool's stdout. Listing fails as a whole (EAGAIN, "Resource temporarily unavailable") when it meets a link
+ * that another test file is tearing down at that moment; that state passes, so bpftool is asked again.
+ */
+const bpftool = (args: string[]): string => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return execFileSync('bpftool', args, { encoding: 'utf8' });
+    } catch (e) {
+      const out = String((e as { stdout?: unknown }).stdout ?? '');
+      if (attempt >= 5 || !out.includes('Resource temporarily unavailable')) throw e;
+    }
+  }
+};
 /** bpftool's stdout and exit status, also when it fails. */
 const bpftoolRun = (args: string[]) => {
   const r = spawnSync('bpftool', args, { encoding: 'utf8' });
